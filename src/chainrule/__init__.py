@@ -1,0 +1,37 @@
+"""chainrule: backpropagation you can read, fast enough for real work.
+
+``import chainrule`` needs NumPy alone; plotting, scikit-learn estimators and the
+formula checker import their extras when used.
+"""
+
+from chainrule import errors, examples, functional, init, losses, ops
+from chainrule.gradcheck import GradcheckReport, check_vjp, gradcheck
+from chainrule.nn import (
+    ELU,
+    GELU,
+    MLP,
+    Activation,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    Module,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from chainrule.tensor import Tensor, is_grad_enabled, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "is_grad_enabled",
+    "Module", "Parameter", "Linear", "Sequential", "MLP", "Activation", "Identity", "Sigmoid",
+    "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
+    "gradcheck", "check_vjp", "GradcheckReport",
+    "errors", "examples", "functional", "init", "losses", "ops", "__version__",
+]

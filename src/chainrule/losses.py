@@ -1,0 +1,309 @@
+"""Loss functions, each with its closed-form gradient.
+
+Every loss is the mean over samples of a per-sample sum over outputs,
+
+    E = (1 / N) sum_n l_n,     l_n = sum_k e(out_nk, target_nk),
+
+unless its name says otherwise (``mse`` averages over outputs too). With
+``sample_weight`` w the mean is weighted: E = sum_n w_n l_n / sum_n w_n.
+For one sample, ``half_squared_error`` is the E_total of seeds 000, 001 and 004:
+E_total = sum_k 1/2 (target_k - out_k)^2.
+
+Each loss is one op in :mod:`chainrule.ops`'s registry: its forward and dl_n/dout
+sit together in a :class:`LossDef`, read by the graph, the training plan and the
+learner tools alike. ``terms`` gives the per-output error terms (Mazur's E_o1, E_o2).
+
+Output and target shapes: output (batch, n_out) or, for one sample, (n_out,);
+target the same shape, or for the cross-entropies class indices of shape (batch,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule import ops
+from chainrule.errors import ConfigError, DataError, ShapeError
+from chainrule.ops import Op, register
+from chainrule.tensor import Tensor, as_array
+
+__all__ = [
+    "LossDef", "LOSSES", "get_loss", "half_squared_error", "squared_error", "mse",
+    "cross_entropy", "cross_entropy_with_logits", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "poisson",
+]
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class LossDef:
+    """One loss: per-output terms e(out, target) and their derivative de/dout.
+
+    ``terms(out, target)`` and ``grad(out, target)`` take and return (batch, n_out)
+    arrays; l_n is the sum of a row of terms. ``delta_formula`` is what the output
+    delta becomes for the matching ("canonical") output activation, if any.
+    """
+
+    name: str
+    terms: Callable[[Array, Array], Array]
+    grad: Callable[[Array, Array], Array]
+    formula: str
+    grad_formula: str
+    class_targets: bool = False
+    canonical_activation: str | None = None
+
+
+def _eps(a: Array) -> float:
+    return float(np.finfo(a.dtype).eps)
+
+
+def _clip_probability(p: Array, upper: bool = False) -> Array:
+    # log(0) is -inf; probabilities are clipped to [eps, 1 - eps] (machine epsilon), as
+    # scikit-learn does, so the loss and its gradient stay finite.
+    eps = _eps(p)
+    return np.clip(p, eps, 1 - eps if upper else None)
+
+
+def _ce_terms(p: Array, t: Array) -> Array:
+    return -t * np.log(_clip_probability(p))
+
+
+def _ce_grad(p: Array, t: Array) -> Array:
+    return -t / _clip_probability(p)
+
+
+def _bce_terms(p: Array, t: Array) -> Array:
+    p = _clip_probability(p, upper=True)
+    return -(t * np.log(p) + (1 - t) * np.log1p(-p))
+
+
+def _bce_grad(p: Array, t: Array) -> Array:
+    p = _clip_probability(p, upper=True)
+    return (p - t) / (p * (1 - p))
+
+
+def _ce_logits_grad(z: Array, t: Array) -> Array:
+    # Fused softmax + cross-entropy: d/dz_j [-sum_i t_i log softmax_i(z)] = softmax_j sum_i t_i - t_j,
+    # which is softmax(z) - t for target rows summing to 1: no division by a tiny probability.
+    return ops.softmax(z) * np.sum(t, axis=-1, keepdims=True) - t
+
+
+def _bce_logits_terms(z: Array, t: Array) -> Array:
+    # softplus(z) - t z = -[t log sigmoid(z) + (1-t) log(1 - sigmoid(z))], with no overflow.
+    return ops.softplus(z) - t * z
+
+
+LOSS_DEFS: dict[str, LossDef] = {}
+
+
+def _define(definition: LossDef) -> LossDef:
+    LOSS_DEFS[definition.name] = definition
+
+    def forward(out: Array, target: Array, weight: Array | None) -> Array:
+        per_sample = np.sum(definition.terms(out, target), axis=-1)
+        if weight is None:
+            return np.mean(per_sample)
+        return np.sum(weight * per_sample) / np.sum(weight)
+
+    def vjp(g: Array, result: Array, out: Array, target: Array, weight: Array | None):
+        grad = definition.grad(out, target)
+        if weight is None:
+            return (g * grad / out.shape[0],)
+        return (g * grad * (weight / np.sum(weight))[:, None],)
+
+    register(Op(definition.name, forward, vjp, formula=definition.formula,
+                derivative_formula=definition.grad_formula))
+    return definition
+
+
+_define(LossDef(
+    "half_squared_error",
+    lambda o, t: 0.5 * (t - o) ** 2,
+    lambda o, t: o - t,
+    "E = 1/2 sum_k (target_k - out_k)^2", "dE/dout_k = out_k - target_k",
+    canonical_activation="identity",
+))
+_define(LossDef(
+    "squared_error",
+    lambda o, t: (t - o) ** 2,
+    lambda o, t: 2 * (o - t),
+    "E = sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k)",
+))
+_define(LossDef(
+    "mse",
+    lambda o, t: (t - o) ** 2 / o.shape[-1],
+    lambda o, t: 2 * (o - t) / o.shape[-1],
+    "E = 1/K sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k) / K",
+))
+_define(LossDef(
+    "cross_entropy", _ce_terms, _ce_grad,
+    "E = -sum_k target_k log(out_k)", "dE/dout_k = -target_k / out_k",
+    class_targets=True,
+))
+_define(LossDef(
+    "cross_entropy_with_logits",
+    lambda z, t: -t * ops.log_softmax(z),
+    _ce_logits_grad,
+    "E = -sum_k target_k log(softmax(net)_k)", "dE/dnet_k = softmax(net)_k - target_k",
+    class_targets=True,
+))
+_define(LossDef(
+    "binary_cross_entropy", _bce_terms, _bce_grad,
+    "E = -sum_k [target_k log(out_k) + (1 - target_k) log(1 - out_k)]",
+    "dE/dout_k = (out_k - target_k) / (out_k (1 - out_k))",
+    canonical_activation="sigmoid",
+))
+_define(LossDef(
+    "binary_cross_entropy_with_logits", _bce_logits_terms,
+    lambda z, t: ops.sigmoid(z) - t,
+    "E = -sum_k [target_k log(sigmoid(net_k)) + (1 - target_k) log(1 - sigmoid(net_k))]",
+    "dE/dnet_k = sigmoid(net_k) - target_k",
+))
+_define(LossDef(
+    "poisson",
+    lambda z, t: np.exp(z) - t * z,
+    lambda z, t: np.exp(z) - t,
+    "E = sum_k exp(net_k) - target_k net_k  (net = log of the rate)",
+    "dE/dnet_k = exp(net_k) - target_k",
+))
+
+
+# ------------------------------------------------------------------ boundary checks
+def _prepare(name: str, output: Any, target: Any, sample_weight: Any) -> tuple[Tensor, Array, Array | None]:
+    """Validate and align output (batch, k), target (batch, k) and weights (batch,)."""
+    definition = LOSS_DEFS[name]
+    if not isinstance(output, Tensor):
+        output = Tensor(output)
+    if output.ndim == 1:  # one sample
+        output = output.reshape(1, -1)
+        target = np.asarray(target.data if isinstance(target, Tensor) else target)
+        target = target.reshape(1) if target.ndim == 0 else target.reshape(1, -1)
+    if output.ndim != 2:
+        raise ShapeError(f"{name}: expected output of shape (batch, n_out) or (n_out,), got {output.shape}")
+    n, k = output.shape
+    target = _as_target(name, target, n, k, output.dtype, definition.class_targets)
+    weight = None
+    if sample_weight is not None:
+        weight = as_array(sample_weight).astype(output.dtype, copy=False).reshape(-1)
+        if weight.shape != (n,):
+            raise ShapeError(f"{name}: sample_weight needs one weight per sample, shape ({n},), got {weight.shape}")
+        if np.any(weight < 0) or not np.all(np.isfinite(weight)) or weight.sum() <= 0:
+            raise DataError(f"{name}: sample_weight must be finite, >= 0 and not all zero")
+    return output, target, weight
+
+
+def _as_target(name: str, target: Any, n: int, k: int, dtype: np.dtype, class_targets: bool) -> Array:
+    raw = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if raw.dtype.kind not in "biuf":
+        raise DataError(f"{name}: targets must be numbers, got dtype {raw.dtype}")
+    if class_targets and raw.ndim == 1 and raw.shape == (n,) and (k > 1 or raw.dtype.kind in "biu"):
+        if raw.dtype.kind == "f" and np.any(raw != np.round(raw)):
+            raise DataError(f"{name}: class-index targets must be whole numbers, got {raw[:5]}")
+        labels = raw.astype(np.int64)
+        if labels.min(initial=0) < 0 or labels.max(initial=0) >= k:
+            raise DataError(
+                f"{name}: class indices must lie in 0..{k - 1} for {k} outputs, got values from "
+                f"{labels.min()} to {labels.max()}"
+            )
+        one_hot = np.zeros((n, k), dtype=dtype)
+        one_hot[np.arange(n), labels] = 1
+        return one_hot
+    if raw.ndim == 1 and k == 1 and raw.shape == (n,):
+        raw = raw.reshape(n, 1)
+    if raw.shape != (n, k):
+        expected = f"({n}, {k})" + (f" or class indices of shape ({n},)" if class_targets else "")
+        raise ShapeError(f"{name}: target shape {raw.shape} does not match the output; expected {expected}")
+    return raw.astype(dtype, copy=False)
+
+
+def _loss(name: str, output: Any, target: Any, sample_weight: Any) -> Tensor:
+    output, target, weight = _prepare(name, output, target, sample_weight)
+    return Tensor._from_op(ops.get_op(name), (output,), {"target": target, "weight": weight})
+
+
+# ------------------------------------------------------------------ public functions
+def half_squared_error(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """E = 1/2 sum_k (target_k - out_k)^2, averaged over samples.
+
+    The E_total of Mazur's post and seeds 000, 001 and 004; dE/dout_k = out_k - target_k.
+
+    Examples
+    --------
+    >>> from chainrule.losses import half_squared_error
+    >>> float(half_squared_error([[0.75136507, 0.772928465]], [[0.01, 0.99]]).item())  # doctest: +ELLIPSIS
+    0.29837110...
+    """
+    return _loss("half_squared_error", output, target, sample_weight)
+
+
+def squared_error(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """E = sum_k (target_k - out_k)^2 per sample (seed 002's e(w)); dE/dout_k = 2 (out_k - target_k)."""
+    return _loss("squared_error", output, target, sample_weight)
+
+
+def mse(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """Mean squared error over all elements, as PyTorch's ``MSELoss`` and Keras compute it."""
+    return _loss("mse", output, target, sample_weight)
+
+
+def cross_entropy(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """E = -sum_k target_k log(out_k) on probabilities ``output`` (e.g. after softmax).
+
+    ``target``: class indices (batch,) or probability rows (batch, n_out). Probabilities
+    are clipped to [eps, 1 - eps] before the log. Prefer :func:`cross_entropy_with_logits`
+    in training: it is fused and stable.
+    """
+    return _loss("cross_entropy", output, target, sample_weight)
+
+
+def cross_entropy_with_logits(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """Softmax then cross-entropy, fused: E = -sum_k target_k log softmax(net)_k.
+
+    dE/dnet_k = softmax(net)_k - target_k: the delta of a softmax output layer.
+    """
+    return _loss("cross_entropy_with_logits", output, target, sample_weight)
+
+
+def binary_cross_entropy(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """E = -sum_k [t_k log(out_k) + (1 - t_k) log(1 - out_k)] on probabilities."""
+    return _loss("binary_cross_entropy", output, target, sample_weight)
+
+
+def binary_cross_entropy_with_logits(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """Sigmoid then binary cross-entropy, fused: dE/dnet_k = sigmoid(net_k) - t_k."""
+    return _loss("binary_cross_entropy_with_logits", output, target, sample_weight)
+
+
+def poisson(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
+    """Poisson deviance with a log link: E = sum_k exp(net_k) - t_k net_k (``output`` = log rate).
+
+    Up to terms without net this is the negative log-likelihood of counts t_k with
+    rate exp(net_k), as PyTorch's ``PoissonNLLLoss(log_input=True)`` (which also averages over outputs).
+    """
+    return _loss("poisson", output, target, sample_weight)
+
+
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    "half_squared_error": half_squared_error,
+    "squared_error": squared_error,
+    "mse": mse,
+    "cross_entropy": cross_entropy,
+    "cross_entropy_with_logits": cross_entropy_with_logits,
+    "binary_cross_entropy": binary_cross_entropy,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "poisson": poisson,
+}
+
+
+def get_loss(loss: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """A loss function by name, or ``loss`` itself when it is callable."""
+    if callable(loss):
+        return loss
+    try:
+        return LOSSES[loss]
+    except KeyError:
+        raise ConfigError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}") from None

@@ -1,0 +1,466 @@
+"""Modules: ``Parameter``, ``Linear``, activation modules, ``Sequential`` and ``MLP``.
+
+Modules are plain objects. Their parameters are found by walking their attributes
+in the order they were set, so ``named_parameters()`` is the same on every run.
+Weights follow the seeds: a layer computes ``net = x @ W + b`` with ``W`` of shape
+(n_in, n_out), so ``W[i, j]`` is w_ij from neuron i of the previous layer to neuron
+j of this one. This is the transpose of PyTorch's ``nn.Linear.weight`` (n_out, n_in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import functional as F
+from chainrule.errors import ConfigError, DataError, ShapeError
+from chainrule.init import get_initializer, make_rng
+from chainrule.ops import ACTIVATIONS
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "Module", "Parameter", "Linear", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
+    "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax", "Sequential", "MLP",
+    "make_activation",
+]
+
+
+class Parameter(Tensor):
+    """A tensor a module learns: it always requires grad."""
+
+    def __init__(self, data: Any, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=True, name=name, dtype=dtype)
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Subclasses set parameters and sub-modules as attributes in ``__init__`` and
+    implement ``forward``. ``check_finite=True`` makes ``__call__`` refuse inputs that
+    hold NaN or inf with a :class:`~chainrule.errors.DataError`.
+    """
+
+    training: bool = True
+    check_finite: bool = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def __call__(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if self.check_finite:
+            _check_finite(x.data, type(self).__name__)
+        return self.forward(x)
+
+    # ------------------------------------------------------------ structure
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their attribute names, in the order they were set."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
+                for i, child in enumerate(value):
+                    yield f"{name}.{i}", child
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, e.g. ``("0.weight", W)``, in a fixed order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        """Every parameter, in the order of :meth:`named_parameters`."""
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        yield self
+        for _, child in self.named_children():
+            yield from child.modules()
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch to training mode (``mode=False`` is :meth:`eval`); returns self."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Switch to evaluation mode (dropout off); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's accumulated gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter's value, keyed by its dotted name."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy values from ``state`` into the parameters, checking names and shapes.
+
+        Raises
+        ------
+        ConfigError
+            With ``strict``, when names are missing or unexpected.
+        ShapeError
+            When a value's shape differs from its parameter's.
+        """
+        own = dict(self.named_parameters())
+        if strict:
+            missing = sorted(set(own) - set(state))
+            unexpected = sorted(set(state) - set(own))
+            if missing or unexpected:
+                raise ConfigError(
+                    f"state_dict does not match {type(self).__name__}: missing {missing}, "
+                    f"unexpected {unexpected}"
+                )
+        for name, value in state.items():
+            if name not in own:
+                continue
+            value = np.asarray(value)
+            param = own[name]
+            if value.shape != param.shape:
+                raise ShapeError(f"state_dict[{name!r}] has shape {value.shape}, the parameter has {param.shape}")
+            param.data = value.astype(param.dtype, copy=True)
+
+    # ------------------------------------------------------------ printing
+    def extra_repr(self) -> str:
+        """The hyperparameters shown inside ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _check_finite(data: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{where} input contains {int(np.isnan(data).sum())} NaN and {int(np.isinf(data).sum())} "
+            f"inf values (first at index {first}); clean or impute the data before the forward pass"
+        )
+
+
+class Linear(Module):
+    """A fully connected layer: net = x @ weight + bias.
+
+    net_j = sum_i x_i w_ij + b_j, where the bias b_j is a weight from a constant-1 input.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Neurons in the previous layer and in this one.
+    bias : bool
+        Whether the layer has a bias.
+    init : str or callable
+        Weight initialiser (see :mod:`chainrule.init`); biases start at zero.
+    seed : int or numpy.random.Generator, optional
+        Randomness for the initialiser.
+    dtype : numpy dtype
+        float64 (default) or float32.
+
+    Shapes: x (batch, n_in) -> net (batch, n_out); weight (n_in, n_out); bias (n_out,).
+    """
+
+    def __init__(self, n_in: int, n_out: int, bias: bool = True, init: Any = "xavier_uniform",
+                 seed: int | np.random.Generator | None = None, dtype: Any = np.float64) -> None:
+        if int(n_in) < 1 or int(n_out) < 1:
+            raise ConfigError(f"Linear needs n_in >= 1 and n_out >= 1, got {n_in} and {n_out}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.init = init
+        self.dtype = np.dtype(dtype)
+        self.weight = Parameter(np.zeros((self.n_in, self.n_out), dtype=self.dtype))
+        self.bias = Parameter(np.zeros(self.n_out, dtype=self.dtype)) if bias else None
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
+        """Draw new weights with the layer's initialiser and zero the bias."""
+        rng = make_rng(seed)
+        self.weight.data = get_initializer(self.init)((self.n_in, self.n_out), rng, self.dtype)
+        if self.bias is not None:
+            self.bias.data = np.zeros(self.n_out, dtype=self.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 0 or x.shape[-1] != self.n_in:
+            raise ShapeError(
+                f"Linear({self.n_in}, {self.n_out}) expects inputs of shape (batch, {self.n_in}), "
+                f"got shape {x.shape}"
+            )
+        net = x @ self.weight
+        return net + self.bias if self.bias is not None else net
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, n_out={self.n_out}, bias={self.bias is not None}"
+
+
+class Activation(Module):
+    """An activation function applied elementwise (softmax: along ``axis``).
+
+    ``Activation("tanh")`` is the same as ``Tanh()``. Its derivative is the op's one
+    definition in :mod:`chainrule.ops`.
+    """
+
+    def __init__(self, name: str, **attrs: Any) -> None:
+        if name not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
+        self.name = name
+        self.attrs = attrs
+
+    @property
+    def op(self):
+        """The registered op (forward, vjp and f')."""
+        return ACTIVATIONS[self.name]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.activation(self.name, x, **self.attrs)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
+
+    def __repr__(self) -> str:
+        if type(self) is Activation:
+            return f"Activation({self.name!r}{', ' if self.attrs else ''}{self.extra_repr()})"
+        return super().__repr__()
+
+
+class Identity(Activation):
+    """out = net."""
+
+    def __init__(self) -> None:
+        super().__init__("identity")
+
+
+class Sigmoid(Activation):
+    """out = 1 / (1 + exp(-net)); f'(net) = out (1 - out)."""
+
+    def __init__(self) -> None:
+        super().__init__("sigmoid")
+
+
+class Tanh(Activation):
+    """out = tanh(net); f'(net) = 1 - out^2."""
+
+    def __init__(self) -> None:
+        super().__init__("tanh")
+
+
+class ReLU(Activation):
+    """out = max(0, net)."""
+
+    def __init__(self) -> None:
+        super().__init__("relu")
+
+
+class LeakyReLU(Activation):
+    """out = net if net > 0 else alpha * net."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__("leaky_relu", alpha=alpha)
+
+
+class ELU(Activation):
+    """out = net if net > 0 else alpha * (exp(net) - 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__("elu", alpha=alpha)
+
+
+class Softplus(Activation):
+    """out = log(1 + exp(net))."""
+
+    def __init__(self) -> None:
+        super().__init__("softplus")
+
+
+class GELU(Activation):
+    """out = net * Phi(net); ``approximate="tanh"`` for the tanh form."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__("gelu", approximate=approximate)
+
+
+class Softmax(Activation):
+    """out_j = exp(net_j) / sum_k exp(net_k) along ``axis`` (full Jacobian in backward)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__("softmax", axis=axis)
+
+
+class LogSoftmax(Activation):
+    """out_j = net_j - log sum_k exp(net_k) along ``axis``."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__("log_softmax", axis=axis)
+
+
+_ACTIVATION_CLASSES: dict[str, type[Activation]] = {
+    "identity": Identity, "linear": Identity, "sigmoid": Sigmoid, "logistic": Sigmoid,
+    "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "softplus": Softplus,
+    "gelu": GELU, "softmax": Softmax, "log_softmax": LogSoftmax,
+}
+
+
+def make_activation(spec: str | Activation | None) -> Activation:
+    """An activation module from a name (scikit-learn's 'logistic' is sigmoid), a module, or None (identity)."""
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, str) and spec in _ACTIVATION_CLASSES:
+        return _ACTIVATION_CLASSES[spec]()
+    raise ConfigError(
+        f"unknown activation {spec!r}; choose one of {', '.join(_ACTIVATION_CLASSES)} or pass an Activation"
+    )
+
+
+class Sequential(Module):
+    """Modules applied one after another.
+
+    Every ``Linear`` starts a new layer l = 1, 2, ...; the activation after it belongs to
+    the same layer. Their results are tagged in the graph as that layer's ``net``
+    (the seeds' s^(l)) and ``out`` (x^(l)) so the learner tools can name every number.
+
+    Parameter names are the positions: ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, ...
+    """
+
+    def __init__(self, *modules: Module, check_finite: bool = False) -> None:
+        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
+            modules = tuple(modules[0])
+        for m in modules:
+            if not isinstance(m, Module):
+                raise ConfigError(f"Sequential takes Modules, got {type(m).__name__}")
+        self.modules_list = list(modules)
+        self.check_finite = check_finite
+        self._tags = self._layer_tags()
+
+    def _layer_tags(self) -> list[tuple[str | None, int | None]]:
+        tags: list[tuple[str | None, int | None]] = []
+        layer = 0
+        for m in self.modules_list:
+            if isinstance(m, Linear):
+                layer += 1
+                tags.append(("net", layer))
+            elif isinstance(m, Activation) and layer > 0:
+                tags.append(("out", layer))
+            else:
+                tags.append((None, None))
+        return tags
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for i, m in enumerate(self.modules_list):
+            yield str(i), m
+
+    def __getitem__(self, i: int) -> Module:
+        return self.modules_list[i]
+
+    def __len__(self) -> int:
+        return len(self.modules_list)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.modules_list)
+
+    def layers(self) -> list[tuple[Linear, Activation | None]]:
+        """The neuron layers as (Linear, activation after it or None) pairs, input to output."""
+        pairs: list[tuple[Linear, Activation | None]] = []
+        for i, m in enumerate(self.modules_list):
+            if isinstance(m, Linear):
+                following = self.modules_list[i + 1] if i + 1 < len(self.modules_list) else None
+                pairs.append((m, following if isinstance(following, Activation) else None))
+        return pairs
+
+    def forward(self, x: Tensor) -> Tensor:
+        for m, (role, layer) in zip(self.modules_list, self._tags):
+            x = m(x)
+            if role is not None:
+                x.role, x.layer = role, layer
+        return x
+
+
+class MLP(Sequential):
+    """A multilayer perceptron: Linear layers with activations between them.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first: ``[784, 30, 10]`` has one hidden layer of 30.
+    activation : str, Activation or list of them
+        Hidden-layer activation, or one per hidden layer.
+    output_activation : str, Activation or None
+        Output activation; None leaves the output linear (logits), to pair with
+        ``cross_entropy_with_logits`` or ``mse``.
+    init : str or callable
+        Weight initialiser; ``"auto"`` uses He for ReLU-like layers, Xavier otherwise.
+    seed : int or numpy.random.Generator, optional
+        The same seed gives the same network on every machine.
+    dtype : numpy dtype
+        float64 (default) or float32, kept end to end.
+    bias : bool
+        Whether layers have biases.
+    check_finite : bool
+        Refuse inputs that contain NaN or inf.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> net = cr.MLP([2, 3, 1], activation="tanh", output_activation="sigmoid", seed=0)
+    >>> net([[0.5, -1.0]]).shape
+    (1, 1)
+    >>> [name for name, _ in net.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: Any = "sigmoid", output_activation: Any = None,
+                 init: Any = "auto", seed: int | np.random.Generator | None = None,
+                 dtype: Any = np.float64, bias: bool = True, check_finite: bool = False) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ConfigError(f"MLP sizes need at least an input and an output size, all >= 1; got {sizes}")
+        n_hidden = len(sizes) - 2
+        hidden = list(activation) if isinstance(activation, (list, tuple)) else [activation] * n_hidden
+        if len(hidden) != n_hidden:
+            raise ConfigError(f"MLP with {n_hidden} hidden layers got {len(hidden)} activations: {hidden}")
+        rng = make_rng(seed)
+        modules: list[Module] = []
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            act = make_activation(hidden[layer] if layer < n_hidden else output_activation)
+            layer_init = _auto_init(act) if init == "auto" else init
+            modules += [Linear(n_in, n_out, bias=bias, init=layer_init, seed=rng, dtype=dtype), act]
+        super().__init__(*modules, check_finite=check_finite)
+        self.sizes = sizes
+        self.dtype = np.dtype(dtype)
+
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}"
+
+
+def _auto_init(act: Activation) -> str:
+    return "he_uniform" if act.name in ("relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
+
+
+def parameters_of(params: Any) -> list[tuple[str, Tensor]]:
+    """(name, tensor) pairs from a Module, a dict of tensors, or a sequence of tensors."""
+    if isinstance(params, Module):
+        return list(params.named_parameters())
+    if isinstance(params, dict):
+        return list(params.items())
+    if isinstance(params, Tensor):
+        return [(params.name or "param", params)]
+    return [(t.name or f"param{i}", t) for i, t in enumerate(params)]
+
