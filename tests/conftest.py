@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(os.environ.get("CHAINRULE_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("CHAINRULE_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)

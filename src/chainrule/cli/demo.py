@@ -33,9 +33,8 @@ def mazur_one_step(lr: float = 0.5) -> list[str]:
         updated.append(f"{name} = {before:.2f} - {lr} * {grad:.9f} = {before - lr * grad:.9f}")
     lines.append(f"  one step, learning rate {lr} (dE/dw by backpropagation):")
     lines += ["    " + line for line in updated[4:] + updated[:4]]
-    for name, (param, index) in examples.MAZUR_WEIGHTS.items():
-        p = params[param]
-        p.data[index] -= lr * p.grad[index]
+    for param, index in examples.MAZUR_WEIGHTS.values():
+        params[param].data[index] -= lr * params[param].grad[index]
     lines.append(f"  after the step: E_total = {losses.half_squared_error(net(x), target).item():.9f}")
     return lines
 
