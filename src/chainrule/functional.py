@@ -77,7 +77,8 @@ def neg(a: Any) -> Tensor:
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the operator's name
     """a ** b. A constant exponent (a number) uses d/da = b a^(b-1) only, so a may be negative."""
     if isinstance(b, (int, float, np.number)) and not isinstance(b, bool):
-        return _apply("pow_scalar", _lift(a), exponent=b)
+        # A NumPy scalar exponent becomes a Python number, which keeps a float32 base float32.
+        return _apply("pow_scalar", _lift(a), exponent=b.item() if isinstance(b, np.number) else b)
     return _apply("pow", *_lift_pair(a, b))
 
 

@@ -17,6 +17,7 @@ and the learner tools all read this one table.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,10 +104,30 @@ def _const(value: float, like: Array) -> Array:
     return np.asarray(value, dtype=like.dtype)
 
 
+def _underflow_is_zero(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` with NumPy's underflow flag ignored.
+
+    exp() of a very negative number (sigmoid(-1000), softmax([1000, 0])) and products of
+    tiny probabilities round to 0 or a subnormal: the right value to within float
+    precision, not an error. Overflow and invalid operations still raise where the
+    caller asked for that (np.seterr(all="raise")).
+    """
+
+    @functools.wraps(fn)
+    def quiet(*args, **kwargs):
+        with np.errstate(under="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet
+
+
 def _elementwise(name: str, forward, derivative, formula: str, derivative_formula: str,
                  *, activation: bool = False) -> Op:
     def vjp(grad, out, x, **attrs):
         return (grad * derivative(x, out, **attrs),)
+
+    if activation:
+        forward, derivative, vjp = (_underflow_is_zero(f) for f in (forward, derivative, vjp))
 
     return register(Op(name, forward, vjp, derivative if activation else None, formula,
                        derivative_formula), activation=activation)
@@ -142,10 +163,11 @@ def _matmul_vjp(g, out, a, b):
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     g2 = g
-    if a.ndim == 1:
-        g2 = np.expand_dims(g2, -2)
+    # Put back the dropped axes, the last first: a vector @ vector gives a 0-d grad.
     if b.ndim == 1:
         g2 = np.expand_dims(g2, -1)
+    if a.ndim == 1:
+        g2 = np.expand_dims(g2, -2)
     grad_a = g2 @ np.swapaxes(b2, -1, -2)
     grad_b = np.swapaxes(a2, -1, -2) @ g2
     if a.ndim == 1:
@@ -270,6 +292,7 @@ register(Op(
 
 
 # ---------------------------------------------------------------- activations
+@_underflow_is_zero
 def _sigmoid(x: Array) -> Array:
     # exp(-|x|) never overflows: for x >= 0 use 1/(1+e^-x), for x < 0 use e^x/(1+e^x).
     e = np.exp(-np.abs(x))
@@ -280,6 +303,7 @@ def _elu(x: Array, alpha: float = 1.0) -> Array:
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
+@_underflow_is_zero
 def _softplus(x: Array) -> Array:
     return np.logaddexp(_const(0.0, x), x)
 
@@ -295,12 +319,14 @@ def _erf(x: Array) -> Array:
     return erf(x).astype(x.dtype, copy=False)
 
 
+@_underflow_is_zero
 def _gelu(x: Array, approximate: str = "none") -> Array:
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
     return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
 
 
+@_underflow_is_zero
 def _gelu_derivative(x: Array, out: Array, approximate: str = "none") -> Array:
     if approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
@@ -333,23 +359,27 @@ _elementwise("gelu", _gelu, _gelu_derivative,
              "out = net * Phi(net)", "Phi(net) + net * phi(net)", activation=True)
 
 
+@_underflow_is_zero
 def _softmax(x: Array, axis: int = -1) -> Array:
     # Subtracting the row maximum leaves softmax unchanged and keeps exp() <= 1.
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+@_underflow_is_zero
 def _softmax_vjp(g, out, x, axis=-1):
     # Full Jacobian-vector product: d out_i / d net_j = out_i (1[i=j] - out_j), so
     # dE/dnet_j = out_j (g_j - sum_i g_i out_i). Correct for hidden softmax layers too.
     return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
 
 
+@_underflow_is_zero
 def _log_softmax(x: Array, axis: int = -1) -> Array:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+@_underflow_is_zero
 def _log_softmax_vjp(g, out, x, axis=-1):
     return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
 
