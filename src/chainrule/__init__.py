@@ -4,7 +4,7 @@
 formula checker import their extras when used.
 """
 
-from chainrule import errors, examples, functional, init, losses, ops
+from chainrule import errors, examples, functional, init, losses, ops, optim, schedules
 from chainrule.gradcheck import GradcheckReport, check_vjp, gradcheck
 from chainrule.nn import (
     ELU,
@@ -33,5 +33,5 @@ __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Activation", "Identity", "Sigmoid",
     "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
     "gradcheck", "check_vjp", "GradcheckReport",
-    "errors", "examples", "functional", "init", "losses", "ops", "__version__",
+    "errors", "examples", "functional", "init", "losses", "ops", "optim", "schedules", "__version__",
 ]

@@ -1,0 +1,504 @@
+"""Optimizers: the rule that turns dE/dw into a change of w.
+
+Every optimizer here is plain gradient descent,
+
+    w <- w - eta * dE/dw,
+
+with a different idea of what to subtract. The formulas are PyTorch's, term for
+term, so a chainrule optimizer and ``torch.optim`` move the same weights by the same
+amounts; ``SGD(momentum_form="sklearn")`` follows scikit-learn's MLP instead.
+
+Notation in the docstrings: w a parameter, g = dE/dw its gradient for the current
+batch, eta the learning rate ``lr`` (read afresh at every step, so a schedule or an
+estimator may change it between steps), t the step number of that parameter
+(1 on its first update), lambda the weight decay. Arrays are updated in place, and
+every operation is elementwise: w, g and each state array share w's shape.
+
+Learning-rate schedules live in :mod:`chainrule.schedules` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import ConfigError, ShapeError
+from chainrule.nn import Module
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer",
+    "clip_grad_norm",
+    "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineAnnealing", "InvScaling", "Adaptive",
+    "SCHEDULES", "get_schedule",
+]
+
+StateValue = np.ndarray | int | float | str | bool
+
+
+def _collect(params: Module | Iterable[Tensor]) -> list[Tensor]:
+    if isinstance(params, Module):
+        found = params.parameters()
+    elif isinstance(params, Tensor):
+        found = [params]
+    else:
+        try:
+            found = list(params)
+        except TypeError:
+            raise ConfigError(
+                f"an optimizer takes a Module or an iterable of Parameters, got {type(params).__name__}"
+            ) from None
+    for p in found:
+        if not isinstance(p, Tensor):
+            raise ConfigError(f"an optimizer takes Parameters (Tensors), got an item of type {type(p).__name__}")
+    if not found:
+        raise ConfigError("the optimizer got no parameters to update")
+    if len({id(p) for p in found}) != len(found):
+        raise ConfigError("the same parameter appears twice in the optimizer's list; pass each once")
+    return found
+
+
+def _check_nonnegative(**values: float) -> None:
+    for name, value in values.items():
+        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _check_beta(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float, np.floating)) and 0.0 <= value < 1.0):
+        raise ConfigError(f"{name} must lie in [0, 1), got {value!r}")
+
+
+class Optimizer:
+    """Base class: holds the parameters, the learning rate and per-parameter state.
+
+    Parameters
+    ----------
+    params : Module or iterable of Parameter
+        What to update; a Module contributes ``module.parameters()``.
+    lr : float
+        The learning rate eta, the attribute ``lr``; it is read at every :meth:`step`.
+
+    Subclasses set their hyperparameters in ``self.hyper`` (numbers and strings) and
+    implement ``_update(w, g, state)``, which changes the array ``w`` in place.
+    """
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float) -> None:
+        self.params: list[Tensor] = _collect(params)
+        _check_nonnegative(lr=lr)
+        self.lr = float(lr)
+        self.hyper: dict[str, Any] = {}
+        self.state: list[dict[str, StateValue]] = [{} for _ in self.params]
+
+    def step(self) -> None:
+        """Update every parameter whose ``.grad`` is not None, using the current ``lr``."""
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            grad = np.asarray(p.grad)
+            if grad.shape != p.data.shape:
+                raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {p.data.shape}")
+            self._update(p.data, grad, state)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (set ``.grad`` to None)."""
+        for p in self.params:
+            p.grad = None
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, StateValue]:
+        """The optimizer's whole state as a flat dict of NumPy arrays, numbers and strings.
+
+        Keys: ``"type"`` (the class name), ``"lr"``, each hyperparameter by name, and
+        ``"state.<i>.<name>"`` for parameter i's state (arrays are copies).
+        """
+        out: dict[str, StateValue] = {"type": type(self).__name__, "lr": self.lr}
+        out.update(self.hyper)
+        for i, state in enumerate(self.state):
+            for name, value in state.items():
+                out[f"state.{i}.{name}"] = value.copy() if isinstance(value, np.ndarray) else value
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the same optimizer type, same parameters)."""
+        kind = state.get("type")
+        if kind != type(self).__name__:
+            raise ConfigError(f"cannot load the state of a {kind!r} optimizer into {type(self).__name__}")
+        new_state: list[dict[str, StateValue]] = [{} for _ in self.params]
+        for key, value in state.items():
+            if not key.startswith("state."):
+                continue
+            _, index, name = key.split(".", 2)
+            i = int(index)
+            if not 0 <= i < len(self.params):
+                raise ConfigError(
+                    f"optimizer state names parameter {i}, but this optimizer has {len(self.params)} parameters"
+                )
+            if isinstance(value, np.ndarray):
+                if value.shape != self.params[i].data.shape:
+                    raise ShapeError(
+                        f"optimizer state {key!r} has shape {value.shape}, parameter {i} has "
+                        f"{self.params[i].data.shape}"
+                    )
+                value = value.astype(self.params[i].data.dtype, copy=True)
+            new_state[i][name] = value
+        unknown = sorted(k for k in state if k not in self.hyper and k not in ("type", "lr")
+                         and not k.startswith("state."))
+        if unknown:
+            raise ConfigError(f"unknown keys in {type(self).__name__} state: {unknown}")
+        self.lr = float(state.get("lr", self.lr))
+        for name in self.hyper:
+            if name in state:
+                self.hyper[name] = type(self.hyper[name])(state[name])
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        hyper = "".join(f", {k}={v!r}" for k, v in self.hyper.items())
+        return f"{type(self).__name__}(lr={self.lr!r}{hyper})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum, Nesterov momentum and weight decay.
+
+    PyTorch's form (``momentum_form="pytorch"``, the default), with buffer b::
+
+        g <- g + lambda w                      (weight decay)
+        b <- g                                 at t = 1
+        b <- mu b + (1 - dampening) g          afterwards
+        g <- g + mu b   (nesterov)   or   g <- b
+        w <- w - eta g
+
+    scikit-learn's form (``momentum_form="sklearn"``), whose velocity v holds steps
+    already scaled by eta (v starts at 0)::
+
+        v <- mu v - eta g
+        w <- w + mu v - eta g   (nesterov)   or   w <- w + v
+
+    The two forms move w identically while eta is constant; they differ once eta
+    changes, because scikit-learn's velocity remembers the old eta.
+
+    Parameters
+    ----------
+    params : Module or iterable of Parameter
+    lr : float
+        eta.
+    momentum : float
+        mu; 0 is plain gradient descent w <- w - eta dE/dw.
+    dampening : float
+        Scales the new gradient in the buffer (PyTorch form only).
+    nesterov : bool
+        Nesterov momentum (needs momentum > 0 and no dampening).
+    weight_decay : float
+        lambda, the L2 penalty's coefficient: adds lambda w to g.
+    momentum_form : {"pytorch", "sklearn"}
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> w = cr.Parameter([1.0, 2.0])
+    >>> opt = SGD([w], lr=0.1)
+    >>> w.grad = np.array([0.5, -1.0])
+    >>> opt.step()
+    >>> w.data
+    array([0.95, 2.1 ])
+    """
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 momentum_form: str = "pytorch") -> None:
+        super().__init__(params, lr)
+        _check_nonnegative(momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+        if momentum_form not in ("pytorch", "sklearn"):
+            raise ConfigError(f"momentum_form must be 'pytorch' or 'sklearn', got {momentum_form!r}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ConfigError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        if momentum_form == "sklearn" and dampening != 0:
+            raise ConfigError("dampening exists only in the PyTorch momentum form; use momentum_form='pytorch'")
+        self.hyper = {"momentum": float(momentum), "dampening": float(dampening), "nesterov": bool(nesterov),
+                      "weight_decay": float(weight_decay), "momentum_form": momentum_form}
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+        h = self.hyper
+        mu, lr = h["momentum"], self.lr
+        if h["weight_decay"] != 0:
+            g = g + h["weight_decay"] * w
+        if mu == 0:
+            w -= lr * g
+            return
+        if h["momentum_form"] == "sklearn":
+            v = state.get("velocity")
+            if v is None:
+                v = state["velocity"] = np.zeros_like(w)
+            v *= mu
+            v -= lr * g
+            if h["nesterov"]:
+                w += mu * v - lr * g
+            else:
+                w += v
+            return
+        b = state.get("momentum_buffer")
+        if b is None:
+            b = state["momentum_buffer"] = np.array(g, dtype=w.dtype, copy=True)
+        else:
+            b *= mu
+            b += (1 - h["dampening"]) * g
+        w -= lr * (g + mu * b if h["nesterov"] else b)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), with optional AMSGrad, as PyTorch computes it.
+
+    With first moment m and second moment v (both start at 0)::
+
+        g <- g + lambda w                                  (weight decay, L2 form)
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        v_max <- max(v_max, v)                             (amsgrad; then use v_max for v)
+        w <- w - eta / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon)
+
+    Parameters
+    ----------
+    params : Module or iterable of Parameter
+    lr : float
+        eta (default 1e-3).
+    betas : (float, float)
+        beta1, beta2: decay of the running averages of g and g^2.
+    eps : float
+        epsilon, keeps the division finite where v is 0.
+    weight_decay : float
+        lambda, added to the gradient (see :class:`AdamW` for the decoupled form).
+    amsgrad : bool
+        Divide by the largest v seen so far.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params, lr)
+        if len(betas) != 2:
+            raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        _check_beta("beta1", betas[0])
+        _check_beta("beta2", betas[1])
+        _check_nonnegative(eps=eps, weight_decay=weight_decay)
+        self.hyper = {"beta1": float(betas[0]), "beta2": float(betas[1]), "eps": float(eps),
+                      "weight_decay": float(weight_decay), "amsgrad": bool(amsgrad)}
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        return self.hyper["beta1"], self.hyper["beta2"]
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+        h = self.hyper
+        beta1, beta2, lr = h["beta1"], h["beta2"], self.lr
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(w)
+            state["exp_avg_sq"] = np.zeros_like(w)
+            if h["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(w)
+        state["step"] = t = int(state["step"]) + 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if h["weight_decay"] != 0:
+            if self._decoupled:
+                w *= 1 - lr * h["weight_decay"]
+            else:
+                g = g + h["weight_decay"] * w
+        m += (1 - beta1) * (g - m)  # the same lerp PyTorch uses: beta1 m + (1 - beta1) g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        if h["amsgrad"]:
+            v_max = state["max_exp_avg_sq"]
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1 - beta2 ** t)
+        denom += h["eps"]
+        w -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter), as PyTorch computes it.
+
+    The weights shrink before the Adam step instead of lambda w entering g::
+
+        w <- w (1 - eta lambda)
+        then Adam's update with g as it came (weight_decay default 1e-2)
+    """
+
+    _decoupled = True
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), with optional momentum and centring, as PyTorch computes it.
+
+    With running average s of g^2 (starts at 0)::
+
+        g <- g + lambda w
+        s <- alpha s + (1 - alpha) g^2
+        a <- sqrt(s) + epsilon                   or, centred, with running mean gbar of g:
+             gbar <- gbar + (1 - alpha)(g - gbar),  a <- sqrt(s - gbar^2) + epsilon
+        b <- mu b + g / a;  w <- w - eta b       (momentum mu > 0)
+        w <- w - eta g / a                       (otherwise)
+
+    Defaults: eta = 1e-2, alpha = 0.99, epsilon = 1e-8.
+    """
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(params, lr)
+        _check_beta("alpha", alpha)
+        _check_nonnegative(eps=eps, weight_decay=weight_decay, momentum=momentum)
+        self.hyper = {"alpha": float(alpha), "eps": float(eps), "weight_decay": float(weight_decay),
+                      "momentum": float(momentum), "centered": bool(centered)}
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+        h = self.hyper
+        alpha = h["alpha"]
+        if "step" not in state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(w)
+            if h["momentum"] > 0:
+                state["momentum_buffer"] = np.zeros_like(w)
+            if h["centered"]:
+                state["grad_avg"] = np.zeros_like(w)
+        state["step"] = int(state["step"]) + 1
+        if h["weight_decay"] != 0:
+            g = g + h["weight_decay"] * w
+        s = state["square_avg"]
+        s *= alpha
+        s += (1 - alpha) * (g * g)
+        if h["centered"]:
+            gbar = state["grad_avg"]
+            gbar += (1 - alpha) * (g - gbar)
+            avg = np.sqrt(s - gbar * gbar)
+        else:
+            avg = np.sqrt(s)
+        avg += h["eps"]
+        if h["momentum"] > 0:
+            b = state["momentum_buffer"]
+            b *= h["momentum"]
+            b += g / avg
+            w -= self.lr * b
+        else:
+            w -= self.lr * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as PyTorch computes it.
+
+    With the running sum S of g^2 (starts at ``initial_accumulator_value``)::
+
+        g <- g + lambda w
+        eta_t = eta / (1 + (t - 1) lr_decay)
+        S <- S + g^2
+        w <- w - eta_t g / (sqrt(S) + epsilon)
+
+    Defaults: eta = 1e-2, epsilon = 1e-10.
+    """
+
+    def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        super().__init__(params, lr)
+        _check_nonnegative(lr_decay=lr_decay, weight_decay=weight_decay,
+                           initial_accumulator_value=initial_accumulator_value, eps=eps)
+        self.hyper = {"lr_decay": float(lr_decay), "weight_decay": float(weight_decay),
+                      "initial_accumulator_value": float(initial_accumulator_value), "eps": float(eps)}
+        # PyTorch creates the accumulator with the optimizer, not at the first step.
+        for p, state in zip(self.params, self.state):
+            state["step"] = 0
+            state["sum"] = np.full_like(p.data, self.hyper["initial_accumulator_value"])
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+        h = self.hyper
+        state["step"] = t = int(state["step"]) + 1
+        if h["weight_decay"] != 0:
+            g = g + h["weight_decay"] * w
+        clr = self.lr / (1 + (t - 1) * h["lr_decay"])
+        total = state["sum"]
+        total += g * g
+        std = np.sqrt(total)
+        std += h["eps"]
+        w -= clr * (g / std)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+}
+
+
+def get_optimizer(spec: str | Optimizer, params: Module | Iterable[Tensor], lr: float | None = None,
+                  **options: Any) -> Optimizer:
+    """An optimizer from a name ("sgd", "adam", "adamw", "rmsprop", "adagrad") or an instance.
+
+    ``lr`` and ``options`` go to the constructor; ``lr=None`` keeps its default.
+    An instance is returned as it is (``lr``, when given, overrides its ``lr``).
+    """
+    if isinstance(spec, Optimizer):
+        if lr is not None:
+            spec.lr = float(lr)
+        return spec
+    if not isinstance(spec, str) or spec.lower() not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {spec!r}; choose one of {', '.join(OPTIMIZERS)} or pass an Optimizer")
+    kwargs = dict(options)
+    if lr is not None:
+        kwargs["lr"] = lr
+    return OPTIMIZERS[spec.lower()](params, **kwargs)
+
+
+def clip_grad_norm(params: Module | Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    total = ||(g_1, g_2, ...)||_p over every element of every gradient; when
+    total > max_norm each g is multiplied by max_norm / (total + 1e-6), as PyTorch's
+    ``clip_grad_norm_`` does. The direction of descent is kept, only its length shrinks.
+
+    Returns
+    -------
+    float
+        The total norm *before* clipping (inf or NaN when a gradient holds them).
+    """
+    _check_nonnegative(max_norm=max_norm)
+    grads = [p.grad for p in _collect(params) if p.grad is not None]
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    elif norm_type == 2.0:
+        total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    elif norm_type > 0:
+        total = sum(float(np.sum(np.abs(g) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+    else:
+        raise ConfigError(f"norm_type must be > 0 or inf, got {norm_type!r}")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g *= coef
+    return total
+
+
+from chainrule.schedules import (  # noqa: E402  (re-exported; schedules need no optimizer code)
+    SCHEDULES,
+    Adaptive,
+    Constant,
+    CosineAnnealing,
+    ExponentialDecay,
+    InvScaling,
+    Schedule,
+    StepDecay,
+    get_schedule,
+)
