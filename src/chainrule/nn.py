@@ -52,7 +52,7 @@ class Module:
         if not isinstance(x, Tensor):
             x = Tensor(x)
         if self.check_finite:
-            _check_finite(x.data, type(self).__name__)
+            _check_finite(x.data, f"{type(self).__name__} input")
         return self.forward(x)
 
     # ------------------------------------------------------------ structure
@@ -148,13 +148,14 @@ class Module:
         return "\n".join(lines)
 
 
-def _check_finite(data: np.ndarray, where: str) -> None:
+def _check_finite(data: np.ndarray, what: str,
+                  fix: str = "clean or impute the data before the forward pass") -> None:
     bad = ~np.isfinite(data)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(
-            f"{where} input contains {int(np.isnan(data).sum())} NaN and {int(np.isinf(data).sum())} "
-            f"inf values (first at index {first}); clean or impute the data before the forward pass"
+            f"{what} contains {int(np.isnan(data).sum())} NaN and {int(np.isinf(data).sum())} "
+            f"inf values (first at index {first}); {fix}"
         )
 
 
@@ -386,8 +387,11 @@ class Sequential(Module):
         return pairs
 
     def forward(self, x: Tensor) -> Tensor:
-        for m, (role, layer) in zip(self.modules_list, self._tags):
+        for i, (m, (role, layer)) in enumerate(zip(self.modules_list, self._tags)):
             x = m(x)
+            if self.check_finite:  # NaN or inf born inside the pass: a bad weight or an overflow
+                _check_finite(x.data, f"the output of module {i} ({type(m).__name__})",
+                              "check the parameters for NaN or inf, or lower the learning rate if training diverged")
             if role is not None:
                 x.role, x.layer = role, layer
         return x
@@ -414,7 +418,8 @@ class MLP(Sequential):
     bias : bool
         Whether layers have biases.
     check_finite : bool
-        Refuse inputs that contain NaN or inf.
+        Refuse inputs that contain NaN or inf, and stop at the first module whose output does
+        (a NaN weight, an overflow), with a :class:`~chainrule.errors.DataError`.
 
     Examples
     --------
