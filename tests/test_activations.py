@@ -15,7 +15,7 @@ import chainrule.functional as F
 from chainrule.ops import ACTIVATIONS
 from torch_reference import ACTIVATION_NAMES, assert_matches_finite_differences
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
 

@@ -14,7 +14,7 @@ from chainrule import losses
 from chainrule.losses import LOSS_DEFS, LOSSES
 from torch_reference import LOSS_NAMES, assert_matches_finite_differences
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 
 PROBABILITY_OUTPUTS = {"cross_entropy", "binary_cross_entropy"}

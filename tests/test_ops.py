@@ -22,7 +22,7 @@ import chainrule.functional as F
 from chainrule.losses import LOSSES
 from torch_reference import assert_matches_finite_differences
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
 pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4)
@@ -158,6 +158,18 @@ def test_getitem(name):
     assert_matches_finite_differences(lambda t: t[index if len(index) > 1 else index[0]] * 3.0, x)
 
 
+@SETTINGS
+@given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), seed=seeds)
+def test_getitem_random_fancy_indices_with_repeats(data, shape, seed):
+    rows = data.draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=8))
+    x = uniform(seed, shape)
+    assert_matches_finite_differences(lambda t: t[np.array(rows)] ** 2, x, seed=seed)
+    t = cr.Tensor(x, requires_grad=True)
+    t[np.array(rows)].sum().backward()
+    counts = np.bincount(np.array(rows) % shape[0], minlength=shape[0]).astype(float)
+    np.testing.assert_array_equal(t.grad, np.broadcast_to(counts.reshape((-1,) + (1,) * (len(shape) - 1)), shape))
+
+
 def test_repeated_fancy_indices_each_send_their_gradient():
     x = cr.Tensor([10.0, 20.0, 30.0], requires_grad=True)
     x[np.array([0, 2, 0, 0])].sum().backward()
@@ -288,6 +300,18 @@ def test_large_ops_pass_the_random_direction_check(name):
     rng = np.random.default_rng(3)
     backprop, numeric = cr.check_vjp(fn, [rng.normal(size=s) for s in input_shapes], seed=4)
     assert backprop == pytest.approx(numeric, rel=1e-6)
+
+
+def test_tensor_methods_are_the_functions():
+    x = np.random.default_rng(6).uniform(0.5, 2.0, size=(3, 4))
+    t = cr.Tensor(x)
+    for method, fn in [("exp", F.exp), ("log", F.log), ("sqrt", F.sqrt), ("abs", F.abs), ("sigmoid", F.sigmoid),
+                       ("tanh", F.tanh), ("relu", F.relu), ("softmax", F.softmax), ("log_softmax", F.log_softmax)]:
+        np.testing.assert_array_equal(getattr(t, method)().data, fn(t).data)
+    np.testing.assert_array_equal(t.clip(0.7, 1.5).data, np.clip(x, 0.7, 1.5))
+    np.testing.assert_array_equal(t.reshape(4, 3).data, x.reshape(4, 3))
+    np.testing.assert_array_equal(t.reshape((2, 6)).data, x.reshape(2, 6))
+    assert (x @ cr.Tensor(x.T)).shape == (3, 3)  # ndarray @ Tensor defers to the Tensor
 
 
 # ---------------------------------------------------------------- dtype

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 from chainrule.losses import half_squared_error, squared_error
 
-SETTINGS = settings(max_examples=20, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 sizes = st.integers(1, 5)
 

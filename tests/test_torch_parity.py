@@ -183,7 +183,7 @@ def test_mlp_gradients_match_torch_for_every_loss_and_depth(loss, depth):
     check_random_mlp(loss, depth, seed=100 * depth + len(loss), weighted=depth % 2 == 0)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(loss=st.sampled_from(LOSS_NAMES), depth=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
        weighted=st.booleans())
 def test_random_mlps_match_torch(loss, depth, seed, weighted):
