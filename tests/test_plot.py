@@ -311,3 +311,53 @@ def test_boundary_errors(tmp_path):
     fig = plot_decision_boundary(net, np.eye(2), [0, 1], path=tmp_path / "b.svg", resolution=20)
     assert ET.parse(tmp_path / "b.svg").getroot().tag.endswith("svg")
     assert fig.axes[0].get_xlabel() == "x1" and fig.axes[0].get_ylabel() == "x2"
+
+
+# ------------------------------------------------------------------ chainrule draw
+def test_flags_build_mazurs_network():
+    from chainrule.cli.netspec import network_from_flags
+
+    net = network_from_flags([2, 2, 2], "sigmoid", weights="0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55", biases="0.35,0.6")
+    reference, x, target = cr.examples.mazur()
+    for name, value in reference.state_dict().items():
+        np.testing.assert_array_equal(net.state_dict()[name], value, err_msg=name)
+    assert net(x).data[0, 0] == pytest.approx(MAZUR_OUT_O1, abs=1e-8)
+    per_neuron = network_from_flags([2, 3, 1], "tanh", "identity", weights="1,2,3,4,5,6,7,8,9", biases="1,2,3,4")
+    np.testing.assert_array_equal(per_neuron[0].weight.data, [[1, 3, 5], [2, 4, 6]])  # w1 = i1->h1, w2 = i2->h1
+    np.testing.assert_array_equal(per_neuron[0].bias.data, [1, 2, 3])
+    assert per_neuron[3].name == "identity"
+
+
+def test_draw_command_writes_files(tmp_path, capsys):
+    from chainrule.cli import main
+
+    png, svg = tmp_path / "mazur.png", tmp_path / "flags.svg"
+    assert main(["draw", "--example", "mazur", "--overlay", "delta", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    assert main(["draw", "--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
+                 "--biases", "0.35,0.6", "--x", "0.05,0.1", "--target", "0.01,0.99", "--show", "both",
+                 "--out", str(svg)]) == 0
+    ids = {el.get("id") for el in ET.parse(svg).getroot().iter()}
+    assert {"value:1:0:net", "edgelabel:2:0:0", "neuron:2:1"} <= ids
+    assert f"wrote {svg}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "2,2,2", "--weights", "0.1,0.2"], "needs 8 values"),
+    (["--layers", "2,x"], "--layers"),
+    (["--layers", "2,2", "--out", "net.jpg"], ".jpg"),
+    (["--example", "mazur", "--x", "1,2,3"], "shape"),
+    (["--layers", "2,2", "--overlay", "delta"], "--target"),
+    (["--layers", "2,2", "--x", "1,oops"], "'oops' is not a number"),
+    (["--example", "mazur", "--weights", "1"], "go with --layers"),
+    (["--example", "mazur", "--layers", "2,2"], "not allowed"),
+    ([], "required"),
+])
+def test_draw_command_bad_input_is_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    from chainrule.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["draw", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

@@ -19,21 +19,24 @@ _VALIDATION_PREFIXES = ("val_", "valid_", "validation_")
 def history_columns(history: Any) -> dict[str, np.ndarray]:
     """Per-epoch series from a training history, as ``{name: values (n_epochs,)}``.
 
-    Accepts a :class:`chainrule.train.History`, any object with a ``history`` mapping
-    of lists (Keras style) or an ``epochs`` list of per-epoch mappings, or a plain
-    mapping of lists. Validation series are the names starting with ``val_``.
+    Accepts a :class:`chainrule.train.History` (or its ``to_dict()``), any object with a
+    ``history`` mapping of lists (Keras style) or an ``epochs`` list of per-epoch mappings,
+    or a plain mapping of lists. Validation series are the names starting with ``val_``.
     Non-numeric columns (such as timestamps kept as text) are left out.
     """
     columns: Any = None
-    for attribute in ("as_dict", "to_dict"):
-        method = getattr(history, attribute, None)
-        if callable(method):
-            columns = method()
-            break
-    if columns is None and isinstance(getattr(history, "history", None), Mapping):
+    if isinstance(getattr(history, "history", None), Mapping):
         columns = history.history
-    if columns is None and isinstance(history, Mapping):
-        columns = history
+    elif isinstance(history, Mapping):
+        columns = history.get("history") if isinstance(history.get("history"), Mapping) else history
+    else:
+        for attribute in ("as_dict", "to_dict"):
+            method = getattr(history, attribute, None)
+            if callable(method):
+                columns = method()
+                if isinstance(columns, Mapping) and isinstance(columns.get("history"), Mapping):
+                    columns = columns["history"]
+                break
     if columns is None and isinstance(getattr(history, "epochs", None), Sequence):
         rows = list(history.epochs)
         if rows and all(isinstance(r, Mapping) for r in rows):
