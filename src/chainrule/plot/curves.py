@@ -115,7 +115,7 @@ def plot_history(history: Any, path: str | Path | None = None, metrics: Sequence
         if missing:
             raise ConfigError(f"the history has no metric {missing[0]!r}; it holds {sorted(panels)}")
 
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     fig = _figure.new_figure((4.6 * len(metrics), 3.6))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
@@ -133,6 +133,12 @@ def plot_history(history: Any, path: str | Path | None = None, metrics: Sequence
         if is_loss and log_loss:
             if all(np.nanmin(v) > 0 for v in curves.values()):
                 ax.set_yscale("log")
+                low = min(np.nanmin(v) for v in curves.values())
+                high = max(np.nanmax(v) for v in curves.values())
+                if high / low < 30:  # within about a decade: plain numbers read better than 4 x 10^-1
+                    plain = FuncFormatter(lambda v, _: f"{v:g}")
+                    ax.yaxis.set_major_formatter(plain)
+                    ax.yaxis.set_minor_formatter(plain)
             else:
                 raise DataError(f"log_loss=True needs positive {metric!r} values; the history has zero or less")
         best = curves.get("validation", curves.get("training"))
