@@ -196,16 +196,17 @@ class _Drawer:
                 start = self.geometry.position(layer - 1, i)
                 end = self.geometry.position(layer, j)
                 grad = None if self.overlay != "grad" else self.numbers.layers[layer - 1].weight_grad[i, j]
-                self._edge(start, end, float(linear.weight.data[i, j]), grad,
-                           self.names.weight(layer, i, j), f"edge:{layer}:{i}:{j}")
+                name = self.names.weight(layer, i, j) if self.edge_labels else ""
+                self._edge(start, end, float(linear.weight.data[i, j]), grad, name, f"edge:{layer}:{i}:{j}")
             if linear.bias is not None:
                 start = self.geometry.bias_position(layer)
                 for j in self.geometry.columns[layer]:
                     if j is None:
                         continue
                     grad = None if self.overlay != "grad" else self.numbers.layers[layer - 1].bias_grad[j]
-                    self._edge(start, self.geometry.position(layer, j), float(linear.bias.data[j]), grad,
-                               self.names.bias(layer, j), f"edge:{layer}:b:{j}")
+                    name = self.names.bias(layer, j) if self.edge_labels else ""
+                    self._edge(start, self.geometry.position(layer, j), float(linear.bias.data[j]), grad, name,
+                               f"edge:{layer}:b:{j}")
 
     def _edge(self, start: tuple[float, float], end: tuple[float, float], weight: float, grad: float | None,
               name: str, gid: str) -> None:
