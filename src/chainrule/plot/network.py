@@ -103,7 +103,7 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
         with the number hidden, and the last one.
     edge_labels : bool, optional
         Force edge labels on or off; by default they are drawn when every neuron is
-        shown and there are at most 30 edges.
+        shown and there are at most 30 edges, bias edges included.
     title : str, optional
         Axes title (default: the architecture, and E_total when a target is given).
 
@@ -137,7 +137,7 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
     value_lines = 0 if numbers is None or show == "names" else 2 + (target is not None) + (overlay == "delta")
     row_gap = 2 * _layout.RADIUS + 0.5 + 0.28 * value_lines
     geometry = _layout.layout(sizes, has_bias, max_neurons=max_neurons, row_gap=row_gap)
-    n_edges = sum(len(geometry.edges(layer)) for layer in range(1, len(sizes)))
+    n_edges = sum(len(geometry.edges(layer)) + sizes[layer] * has_bias[layer - 1] for layer in range(1, len(sizes)))
     if edge_labels is None:
         edge_labels = not geometry.capped and n_edges <= _MAX_LABELLED_EDGES
 
