@@ -66,7 +66,11 @@ class Module:
                     yield f"{name}.{i}", child
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, e.g. ``("0.weight", W)``, in a fixed order."""
+        """(dotted name, parameter) pairs, e.g. ``("0.weight", W)``.
+
+        The module's own parameters come first, then each child's, each group in the
+        order the attributes were set: the same order on every run.
+        """
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
@@ -141,6 +145,8 @@ class Module:
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"{type(self).__name__}("]
+        if self.extra_repr():
+            lines.append(f"  {self.extra_repr()}")
         for name, child in children:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
