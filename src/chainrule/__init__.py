@@ -4,7 +4,7 @@
 formula checker import their extras when used.
 """
 
-from chainrule import errors, examples, functional, init, losses, ops, optim, schedules
+from chainrule import callbacks, errors, examples, functional, init, losses, metrics, ops, optim, schedules
 from chainrule.gradcheck import GradcheckReport, check_vjp, gradcheck
 from chainrule.nn import (
     ELU,
@@ -25,6 +25,7 @@ from chainrule.nn import (
     Tanh,
 )
 from chainrule.tensor import Tensor, is_grad_enabled, no_grad, tensor
+from chainrule.train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -33,5 +34,7 @@ __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Activation", "Identity", "Sigmoid",
     "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
     "gradcheck", "check_vjp", "GradcheckReport",
-    "errors", "examples", "functional", "init", "losses", "ops", "optim", "schedules", "__version__",
+    "fit", "evaluate", "predict", "History",
+    "callbacks", "errors", "examples", "functional", "init", "losses", "metrics", "ops", "optim", "schedules",
+    "__version__",
 ]

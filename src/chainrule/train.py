@@ -1,0 +1,440 @@
+"""The training loop: ``fit``, and ``loss_and_grad_fn``, the forward and backward pass it runs.
+
+One epoch of :func:`fit` is, for each mini-batch B of a fresh permutation of the data,
+
+    E_B = (1 / |B|) sum_{n in B} l_n          forward pass, the batch loss
+    dE_B/dw for every weight w               backward pass (backpropagation)
+    w <- w - eta dE_B/dw                     the optimizer's step (or Adam's, ...)
+
+and :func:`loss_and_grad_fn` is the forward and backward part, shared by ``fit`` and
+the scikit-learn estimators. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
+``evaluate`` and ``predict`` in :mod:`chainrule.metrics` (all re-exported here).
+
+Shapes: X (n_samples, n_in); y (n_samples, n_out), or class indices (n_samples,) for
+the cross-entropies.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.callbacks import (
+    STOP_REASONS,
+    Callback,
+    EarlyStopping,
+    FitState,
+    History,
+    ModelCheckpoint,
+    PrintProgress,
+    RichProgress,
+)
+from chainrule.errors import ConfigError, DataError
+from chainrule.losses import LOSSES, get_loss
+from chainrule.metrics import as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
+from chainrule.nn import Activation, Module, Sequential
+from chainrule.optim import Optimizer, clip_grad_norm, get_optimizer
+from chainrule.schedules import Schedule, get_schedule
+from chainrule.tensor import Tensor
+
+__all__ = ["fit", "evaluate", "predict", "History", "FitState", "loss_and_grad_fn", "resolve_loss", "STOP_REASONS"]
+
+LossFn = Callable[..., Tensor]
+
+
+# ------------------------------------------------------------------ loss and gradient
+def _loss_name(loss: str | LossFn) -> str | None:
+    if isinstance(loss, str):
+        return loss
+    return next((name for name, fn in LOSSES.items() if fn is loss), None)
+
+
+def _compile_plan(model: Module, loss: str | LossFn) -> Any:
+    try:
+        from chainrule.plan import compile_plan
+    except ModuleNotFoundError as error:
+        if error.name != "chainrule.plan":
+            raise
+        return None
+    return compile_plan(model, loss)
+
+
+def loss_and_grad_fn(model: Module, loss: str | LossFn) -> Callable[..., float]:
+    """A function ``f(x, target, sample_weight=None) -> float`` for one batch.
+
+    ``f`` runs the forward and backward pass, *replaces* every parameter's ``.grad``
+    with dE_B/dw for this batch (it does not accumulate), and returns the batch loss
+    E_B. x: (batch, n_in), already in the model's dtype; target as the loss takes it.
+
+    When :mod:`chainrule.plan` can capture the model and loss (``compile_plan``
+    returns a plan; it receives the loss's name for a built-in loss, else the
+    function), ``f`` runs that plan; otherwise it builds the graph and calls
+    ``backward()``. ``f.plan`` is the plan or None.
+    """
+    loss_fn = get_loss(loss)
+    name = _loss_name(loss)
+    plan = _compile_plan(model, name if name is not None else loss_fn)
+    if plan is not None:
+        def step_with_plan(x: np.ndarray, target: Any, sample_weight: Any = None) -> float:
+            return float(plan.loss_and_grad(x, target, sample_weight))
+
+        step_with_plan.plan = plan  # type: ignore[attr-defined]
+        return step_with_plan
+
+    params = model.parameters()
+
+    def step_with_graph(x: np.ndarray, target: Any, sample_weight: Any = None) -> float:
+        for p in params:
+            p.grad = None
+        value = loss_fn(model(Tensor(x)), target, sample_weight)
+        value.backward()
+        return float(value.item())
+
+    step_with_graph.plan = None  # type: ignore[attr-defined]
+    return step_with_graph
+
+
+def resolve_loss(model: Module, loss: str | LossFn, y: np.ndarray | None = None) -> str | LossFn:
+    """The loss to train with; ``"auto"`` picks one from the output layer and the targets.
+
+    softmax output -> ``cross_entropy``; sigmoid output -> ``binary_cross_entropy``;
+    a linear output with integer class targets (n_samples,) and several outputs ->
+    ``cross_entropy_with_logits``; anything else -> ``mse``.
+    """
+    if loss != "auto":
+        get_loss(loss)  # raises ConfigError for an unknown name
+        return loss
+    last = model[len(model) - 1] if isinstance(model, Sequential) and len(model) else None
+    name = last.name if isinstance(last, Activation) else "identity"
+    if name == "softmax":
+        return "cross_entropy"
+    if name == "sigmoid":
+        return "binary_cross_entropy"
+    n_out = next((m.n_out for m in reversed(list(model)) if hasattr(m, "n_out")), 1) \
+        if isinstance(model, Sequential) else 1
+    if name == "identity" and y is not None and y.ndim == 1 and y.dtype.kind in "iu" and n_out > 1:
+        return "cross_entropy_with_logits"
+    return "mse"
+
+
+# ------------------------------------------------------------------ inputs
+def _check_optimizer(optimizer: Optimizer, model: Module) -> None:
+    owned = {id(p) for p in optimizer.params}
+    if any(id(p) not in owned for p in model.parameters()):
+        raise ConfigError("the optimizer was built for other parameters; build it with the model you fit")
+
+
+def _split_validation(x, y, w, validation_data, validation_split, dtype):
+    if validation_data is not None and validation_split is not None:
+        raise ConfigError("give validation_data or validation_split, not both")
+    if validation_split is not None:
+        if not 0 < validation_split < 1:
+            raise ConfigError(f"validation_split must lie in (0, 1), got {validation_split!r}")
+        n_val = int(math.floor(len(x) * validation_split))
+        if n_val < 1 or n_val >= len(x):
+            raise DataError(f"validation_split={validation_split} of {len(x)} samples leaves no validation "
+                            "or no training data")
+        cut = len(x) - n_val
+        val = (x[cut:], y[cut:], None if w is None else w[cut:])
+        return x[:cut], y[:cut], None if w is None else w[:cut], val
+    if validation_data is None:
+        return x, y, w, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ConfigError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+    x_val = as_inputs(validation_data[0], dtype, "X_val")
+    y_val = as_targets(validation_data[1], len(x_val), dtype, "y_val")
+    w_val = as_weights(validation_data[2], len(x_val), dtype) if len(validation_data) == 3 else None
+    return x, y, w, (x_val, y_val, w_val)
+
+
+# ------------------------------------------------------------------ Ctrl-C
+class _Interrupts:
+    """Turns the first Ctrl-C into a request to stop at the next batch boundary.
+
+    A second Ctrl-C raises KeyboardInterrupt at once. Signal handlers can be set only
+    in the main thread; elsewhere a KeyboardInterrupt is caught where it lands.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+
+# ------------------------------------------------------------------ fit
+def _build_callbacks(callbacks: Iterable[Callback], early_stopping: Any, checkpoint: Any,
+                     progress: bool) -> list[Callback]:
+    result: list[Callback] = []
+    if early_stopping is True:
+        result.append(EarlyStopping())
+    elif isinstance(early_stopping, EarlyStopping):
+        result.append(early_stopping)
+    elif isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
+        result.append(EarlyStopping(patience=early_stopping))
+    elif early_stopping not in (None, False):
+        raise ConfigError(f"early_stopping must be None, True, a patience (int) or an EarlyStopping, "
+                          f"got {early_stopping!r}")
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise ConfigError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+        result.append(cb)
+    if checkpoint is not None:
+        result.append(checkpoint if isinstance(checkpoint, ModelCheckpoint) else ModelCheckpoint(checkpoint))
+    if progress:
+        import sys
+
+        result.append(RichProgress() if _rich_available() and sys.stdout.isatty() else PrintProgress())
+    return result
+
+
+def _rich_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rich") is not None
+
+
+def _resume(path: str | Path, state: FitState) -> list[dict[str, Any]]:
+    """Load a checkpoint into the run's model, optimizer, schedule, history and RNG."""
+    from chainrule.io import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    saved = ckpt.model.state_dict()
+    own = dict(state.model.named_parameters())
+    layout = {k: v.shape for k, v in saved.items()}
+    if layout != {k: p.data.shape for k, p in own.items()}:
+        raise ConfigError(f"checkpoint {path} holds a different network ({layout}) than the model to fit")
+    for name, value in saved.items():
+        if value.dtype != own[name].data.dtype:
+            raise ConfigError(f"checkpoint {path} stores {value.dtype} weights, the model is {own[name].data.dtype}")
+        np.copyto(own[name].data, value)
+    if ckpt.optimizer is not None:
+        state.optimizer.load_state_dict(ckpt.optimizer)
+    if ckpt.schedule is not None:
+        if state.schedule is None:
+            raise ConfigError(f"checkpoint {path} was trained with a {ckpt.schedule.get('type')} schedule; "
+                              "pass the same lr_schedule to resume it")
+        state.schedule.load_state_dict(ckpt.schedule)
+    if ckpt.history is not None:
+        state.history = History.from_dict(ckpt.history)
+        state.history.stop_reason, state.history.message = "completed", ""
+    if ckpt.rng is not None:
+        kind = state.rng.bit_generator.state["bit_generator"]
+        if ckpt.rng.get("bit_generator") != kind:
+            raise ConfigError(f"checkpoint {path} stores a {ckpt.rng.get('bit_generator')} generator state, "
+                              f"the run uses {kind}")
+        state.rng.bit_generator.state = ckpt.rng
+    state.epoch, state.step = ckpt.epoch, ckpt.step
+    return ckpt.callbacks
+
+
+def _restore_callbacks(callbacks: list[Callback], saved: list[dict[str, Any]]) -> None:
+    for cb, entry in zip(callbacks, saved):
+        if entry.get("class") != type(cb).__name__:
+            warnings.warn(f"the checkpoint's callback {entry.get('class')} does not match {type(cb).__name__}; "
+                          "its state is not restored", RuntimeWarning, stacklevel=3)
+        elif entry.get("state") is not None and hasattr(cb, "load_state_dict"):
+            cb.load_state_dict(entry["state"])
+
+
+def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: str | Optimizer = "adam",  # noqa: N803
+        epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
+        seed: int | np.random.Generator | None = None, validation_data: tuple | None = None,
+        validation_split: float | None = None, early_stopping: bool | int | EarlyStopping | None = None,
+        callbacks: Iterable[Callback] = (), progress: bool = True, resume: str | Path | None = None,
+        checkpoint: str | Path | ModelCheckpoint | None = None, lr_schedule: str | Schedule | None = None,
+        clip_norm: float | None = None, sample_weight: Any = None, *, lr: float | None = None,
+        metrics: Sequence[Any] = ()) -> History:
+    """Train ``model`` on (X, y) by mini-batch gradient descent; returns the :class:`History`.
+
+    Each epoch draws one permutation of the samples from a NumPy Generator seeded
+    by ``seed`` and walks it in batches of ``batch_size`` (views of the permuted data):
+    forward, backward (:func:`loss_and_grad_fn`), optional clipping, optimizer step.
+    Same seed, same data, same machine: bit-identical weights.
+
+    Parameters
+    ----------
+    model : Module
+        Trained in place. X is cast to its parameters' dtype (float32 stays float32).
+    X : array_like, (n_samples, n_in)
+    y : array_like
+        (n_samples, n_out), or class indices (n_samples,) for the cross-entropies.
+    loss : str or callable
+        A name from :mod:`chainrule.losses` or ``"auto"`` (see :func:`resolve_loss`).
+    optimizer : str or Optimizer
+        ``"adam"`` (default), ``"sgd"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` with
+        ``lr`` (default: the optimizer's own, 1e-3 for Adam), or an instance.
+    epochs : int
+        Total epochs, counting those of a resumed checkpoint (default 10).
+    batch_size : int
+        Samples per step (default 32); the last batch may be smaller.
+    shuffle, seed :
+        Fresh permutation each epoch from ``numpy.random.default_rng(seed)``.
+    validation_data : (X_val, y_val) or (X_val, y_val, w_val), optional
+    validation_split : float, optional
+        Hold out this fraction of the *last* rows of X (before shuffling).
+    early_stopping : None, True, int or EarlyStopping
+        True: stop after 5 epochs without improvement of val_loss (else loss) and
+        restore the best weights; an int sets the patience.
+    callbacks : iterable of Callback
+        Run in order after the built-in early stopping and before checkpoint and progress.
+    progress : bool
+        A rich progress bar on a terminal, one plain line per epoch otherwise; False: silent.
+    resume : path, optional
+        A checkpoint to continue from: weights, optimizer and schedule state, history,
+        epoch counter and the random generator's state are restored.
+    checkpoint : path or ModelCheckpoint, optional
+        Write a resumable checkpoint after every epoch (atomically).
+    lr_schedule : str or Schedule, optional
+        See :mod:`chainrule.schedules`; stepped once per epoch with the epoch's loss.
+    clip_norm : float, optional
+        Clip the joint gradient norm to this before each step.
+    sample_weight : array_like (n_samples,), optional
+    lr : float, optional
+        Learning rate for an optimizer given by name.
+    metrics : sequence
+        Metric names or functions, computed on the validation data each epoch
+        (``val_accuracy``, ...), or on the training data when there is none.
+
+    Returns
+    -------
+    History
+        ``stop_reason`` says why training ended: it completed, early stopping or a
+        callback stopped it, the schedule ran out of step sizes, Ctrl-C (the run stops at
+        the end of the current batch; the model keeps that batch's update), or the loss
+        became NaN/inf (with a RuntimeWarning; the weights go back to their values at
+        the start of that epoch, the last ones known to be finite).
+    """
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if clip_norm is not None and not clip_norm > 0:
+        raise ConfigError(f"clip_norm must be > 0, got {clip_norm!r}")
+    dtype = model_dtype(model)
+    x = as_inputs(X, dtype)
+    y = as_targets(y, len(x), dtype)
+    w = as_weights(sample_weight, len(x), dtype)
+    x, y, w, val = _split_validation(x, y, w, validation_data, validation_split, dtype)
+    loss = resolve_loss(model, loss, y)
+    opt = get_optimizer(optimizer, model, lr)
+    _check_optimizer(opt, model)
+    n = len(x)
+    cbs = _build_callbacks(callbacks, early_stopping, checkpoint, progress)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    state = FitState(model, opt, get_schedule(lr_schedule, epochs), History(), rng, epochs,
+                     -(-n // batch_size), loss, cbs)
+    saved_callbacks = _resume(resume, state) if resume is not None else []
+    if state.schedule is not None:
+        state.schedule.bind(opt)
+    history = state.history
+    step_fn = loss_and_grad_fn(model, loss)
+    params = model.parameters()
+    was_training = model.training
+    logs: dict[str, float] = {}
+    for cb in cbs:
+        cb.on_train_begin(state)
+    _restore_callbacks(cbs, saved_callbacks)
+
+    def stop(reason: str, message: str) -> None:
+        history.stop_reason, history.message = reason, message
+
+    try:
+        with _Interrupts() as interrupts:
+            while state.epoch < epochs and history.stop_reason == "completed":
+                epoch = state.epoch
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch)
+                start = time.perf_counter()
+                lr_used = opt.lr
+                snapshot = [p.data.copy() for p in params]
+                if shuffle:
+                    order = rng.permutation(n)
+                    x_epoch, y_epoch, w_epoch = x[order], y[order], None if w is None else w[order]
+                else:
+                    x_epoch, y_epoch, w_epoch = x, y, w
+                model.train()
+                total = seen = 0.0
+                for b, lo in enumerate(range(0, n, batch_size)):
+                    hi = min(lo + batch_size, n)
+                    wb = None if w_epoch is None else w_epoch[lo:hi]
+                    try:
+                        batch_loss = step_fn(x_epoch[lo:hi], y_epoch[lo:hi], wb)
+                        problem = "" if math.isfinite(batch_loss) else f"the loss became {batch_loss}"
+                    except FloatingPointError as error:
+                        problem = f"a floating-point error ({error})"
+                    if not problem:
+                        if clip_norm is not None:
+                            clip_grad_norm(params, clip_norm)
+                        opt.step()
+                        state.step += 1
+                        share = hi - lo if wb is None else float(np.sum(wb))
+                        total += batch_loss * share
+                        seen += share
+                        requests = [cb.on_batch_end(b, {"loss": batch_loss, "size": hi - lo}) for cb in cbs]
+                    if problem or (b == state.n_batches - 1
+                                   and not all(np.isfinite(p.data).all() for p in params)):
+                        problem = problem or "the weights became NaN or inf"
+                        for p, value in zip(params, snapshot):
+                            np.copyto(p.data, value)
+                        stop("non_finite", f"{problem} at epoch {epoch + 1}, batch {b + 1}; the weights are back "
+                                           f"to their values at the start of epoch {epoch + 1}. Lower the learning "
+                                           f"rate (it was {opt.lr:g}) or clip gradients (clip_norm=...)")
+                        warnings.warn(history.message, RuntimeWarning, stacklevel=2)
+                        break
+                    if any(requests):
+                        stop("callback", f"a callback stopped training during epoch {epoch + 1}, batch {b + 1}")
+                        break
+                    if interrupts.requested:
+                        stop("interrupted", f"interrupted (Ctrl-C) during epoch {epoch + 1} after {b + 1} of "
+                                            f"{state.n_batches} batches")
+                        break
+                if history.stop_reason != "completed":
+                    break
+                logs = {"loss": total / seen}
+                if val is not None:
+                    logs.update({f"val_{k}": v for k, v in score(model, *val, loss, metrics).items()})
+                elif metrics:
+                    logs.update({k: v for k, v in score(model, x, y, w, loss, metrics).items() if k != "loss"})
+                logs["lr"] = lr_used
+                logs["time"] = time.perf_counter() - start
+                state.epoch += 1
+                history.append({k: v for k, v in logs.items() if k != "time"}, logs["time"])
+                if state.schedule is not None:
+                    state.schedule.step(loss=logs["loss"], n_samples=n)
+                requests = [(cb, cb.on_epoch_end(epoch, logs)) for cb in cbs]
+                stopper = next((cb for cb, wants in requests if wants), None)
+                if stopper is not None:
+                    reason = "early_stopping" if isinstance(stopper, EarlyStopping) else "callback"
+                    stop(reason, stopper.stop_message or f"{type(stopper).__name__} stopped training")
+                elif state.schedule is not None and state.schedule.stop_requested:
+                    stop("schedule", f"the learning rate cannot shrink further ({opt.lr:g}) and the loss "
+                                     "stopped improving")
+    except KeyboardInterrupt:
+        stop("interrupted", f"interrupted (Ctrl-C) during epoch {state.epoch + 1}")
+    finally:
+        model.train(was_training)
+        for cb in cbs:
+            cb.on_train_end(logs)
+    return history
