@@ -1,0 +1,13 @@
+"""Learner tools: trace, explain and check chain-rule derivations on small networks.
+
+They read the engine's graph (each layer's tagged net and out tensors), its op and
+loss definitions (f', the loss gradient, their formulas) and its ``backward()``;
+they never define a derivative of their own. See README.md in this package.
+"""
+
+from chainrule.learn.conventions import PRESETS, Convention
+from chainrule.learn.descent import Descent, gradient_descent
+from chainrule.learn.naming import Names
+from chainrule.learn.trace import Trace, trace
+
+__all__ = ["trace", "Trace", "gradient_descent", "Descent", "Convention", "PRESETS", "Names"]
