@@ -245,6 +245,7 @@ def test_repr_shows_the_layers():
     net = cr.MLP([2, 3, 1], activation=["tanh"], output_activation=cr.LeakyReLU(0.3), seed=0)
     assert repr(net) == "\n".join([
         "MLP(",
+        "  sizes=[2, 3, 1]",
         "  (0): Linear(n_in=2, n_out=3, bias=True)",
         "  (1): Tanh()",
         "  (2): Linear(n_in=3, n_out=1, bias=True)",
