@@ -79,6 +79,7 @@ def test_mazur_weight_names_sit_on_his_edges():
            "w5": (2, 0, 0), "w6": (2, 1, 0), "w7": (2, 0, 1), "w8": (2, 1, 1)}
     for name, (layer, i, j) in his.items():
         assert _text(fig, f"edgelabel:{layer}:{i}:{j}") == name
+    assert _text(fig, "edgelabel:2:b:1") == "$b_{o2}$"  # the learner tools' per-neuron bias name b_o2
     values = draw_network(net, show="values")
     assert _text(values, "edgelabel:2:0:0") == "0.4"  # w5 = 0.40
     assert _text(values, "edgelabel:1:b:1") == "0.35"  # b1 into h2
@@ -110,6 +111,20 @@ def test_large_network_is_capped_and_unlabelled():
     assert not _by_gid(fig, "edgelabel:")
     width, height = fig.get_size_inches()
     assert width <= 18 and height <= 16
+
+
+def test_large_network_names_come_from_the_naming_scheme():
+    from chainrule.learn.naming import Names
+
+    net = cr.MLP([784, 30, 10], activation="relu", seed=0)
+    fig = draw_network(net, names="layer")
+    reference = Names([784, 30, 10], "layer")  # the learner tools' names, built for the whole network
+    for layer, j in [(0, 0), (0, 783), (1, 29), (2, 9)]:
+        assert _text(fig, f"name:{layer}:{j}") == f"${reference.latex(reference.out(layer, j))}$"
+    auto = draw_network(net)
+    assert _text(auto, "name:0:783") == "i784" and _text(auto, "name:2:9") == "o10"
+    deep = draw_network(cr.MLP([2, 2, 2, 2, 2], seed=0), show="names")
+    assert [_text(deep, f"name:{layer}:1") for layer in range(5)] == ["i2", "h2", "j2", "k2", "o2"]
 
 
 def test_edge_colour_follows_weight_sign():
@@ -222,6 +237,22 @@ def test_history_curves_hold_the_numbers(tmp_path):
     np.testing.assert_array_equal(curves["curve:accuracy:training"].get_xdata(), [1, 2, 3, 4])
     best = [line for line in loss_ax.lines if not line.get_gid()][0]
     assert best.get_xdata()[0] == 3 and best.get_ydata()[0] == 0.45  # lowest validation loss
+
+
+def test_history_from_fit():
+    from chainrule.train import fit
+
+    data = np.random.default_rng(0).normal(size=(40, 2))
+    labels = (data[:, 0] * data[:, 1] > 0).astype(int)
+    model = cr.MLP([2, 4, 2], activation="tanh", seed=0)
+    history = fit(model, data[:30], labels[:30], loss="cross_entropy_with_logits", epochs=3, batch_size=10,
+                  seed=0, validation_data=(data[30:], labels[30:]), metrics=["accuracy"], progress=False)
+    fig = plot_history(history)
+    curves = {line.get_gid(): line for ax in fig.axes for line in ax.lines if line.get_gid()}
+    np.testing.assert_array_equal(curves["curve:loss:training"].get_ydata(), history.history["loss"])
+    np.testing.assert_array_equal(curves["curve:accuracy:validation"].get_ydata(), history.history["val_accuracy"])
+    assert "curve:lr:training" not in curves  # the learning rate is not a training curve
+    assert set(history_columns(history.to_dict())) == set(history.history)
 
 
 def test_history_duck_types():
