@@ -15,7 +15,8 @@ A network comes from exactly one of:
     layer's neurons) or one per neuron. Without ``--weights`` the weights are random
     (``--seed``) and the biases zero.
 
-``--x 0.05,0.1`` and ``--target 0.01,0.99`` give one sample.
+``--x 0.05,0.1`` and ``--target 0.01,0.99`` give one sample. A list that starts with a
+minus sign needs the ``=`` form, ``--x=-1,2``, or argparse reads it as a flag.
 """
 
 from __future__ import annotations
@@ -45,14 +46,15 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-activation", default=None,
                         help="with --layers: output activation (default: same as --activation)")
     parser.add_argument("--weights", metavar="W", help="with --layers: w1,w2,... in the naming order; "
-                        "';' may separate layers")
+                        "';' may separate layers; write --weights=-0.5,... when the first is negative")
     parser.add_argument("--biases", metavar="B", help="with --layers: one bias per layer or one per neuron")
     parser.add_argument("--seed", type=int, default=0, help="with --layers and no --weights: random weights' seed")
 
 
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --x and --target (comma-separated numbers)."""
-    parser.add_argument("--x", metavar="X", help="one input sample, e.g. 0.05,0.1")
+    parser.add_argument("--x", metavar="X", help="one input sample, e.g. 0.05,0.1 (--x=-1,2 when the first "
+                        "number is negative)")
     parser.add_argument("--target", metavar="T", help="its target, e.g. 0.01,0.99")
 
 
