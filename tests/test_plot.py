@@ -153,6 +153,7 @@ def test_delta_overlay_matches_mazur_and_colours_by_sign():
     assert positive[0] > positive[2] and negative[2] > negative[0]  # orange for delta > 0, purple below
     assert len(fig.axes) == 2  # the colour bar
     assert all(p.grad is None for p in net.parameters())  # drawing leaves the network's gradients alone
+    assert all(m.training for m in net.modules())  # and its training mode
 
 
 def test_grad_overlay_matches_mazur():

@@ -166,11 +166,10 @@ def network_from_args(args: argparse.Namespace) -> tuple[Any, np.ndarray | None,
 
         net, x, target = mazur()
     elif args.model is not None:
-        import chainrule
-
-        load = getattr(chainrule, "load", None)
-        if load is None:
-            raise ConfigError("this chainrule cannot read model files yet (chainrule.load is missing)")
+        try:
+            from chainrule.io import load
+        except ImportError:
+            raise ConfigError("this chainrule cannot read model files (chainrule.io is missing)") from None
         net = _network_of(load(args.model), args.model)
     else:
         net = network_from_flags(parse_layers(args.layers), args.activation, args.output_activation,

@@ -8,6 +8,8 @@ re-derives a formula: the diagram shows what training would use.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +58,8 @@ def one_sample(x: Any, n_in: int, what: str = "x") -> np.ndarray:
 def compute(net: Any, x: Any, target: Any = None, loss: str = "half_squared_error") -> Numbers:
     """Forward (and, with a target, backward) pass for one sample.
 
-    The network's parameters keep whatever ``.grad`` they had before the call.
+    The network's parameters keep whatever ``.grad`` they had before the call, and its
+    modules their training mode; the pass itself runs in evaluation mode.
 
     Parameters
     ----------
@@ -70,6 +73,24 @@ def compute(net: Any, x: Any, target: Any = None, loss: str = "half_squared_erro
         Loss name from :mod:`chainrule.losses`; ``"half_squared_error"`` is Mazur's
         E_total = sum_k 1/2 (target_k - out_k)^2.
     """
+    with evaluating(net):
+        return _compute(net, x, target, loss)
+
+
+@contextlib.contextmanager
+def evaluating(net: Any) -> Iterator[None]:
+    """Run ``net`` in evaluation mode (dropout off), as it predicts; restore each module's mode after."""
+    modes = [(m, m.training) for m in net.modules()] if hasattr(net, "modules") else []
+    for module, _ in modes:
+        module.training = False
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _compute(net: Any, x: Any, target: Any, loss: str) -> Numbers:
     from chainrule.losses import get_loss
     from chainrule.nn import Activation, Linear
     from chainrule.tensor import Tensor

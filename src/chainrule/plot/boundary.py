@@ -89,10 +89,11 @@ def _network_predict(model: Any, points: np.ndarray) -> tuple[np.ndarray, np.nda
     is the largest; softmax outputs are probabilities, others are passed through softmax.
     """
     from chainrule import ops
+    from chainrule.plot._numbers import evaluating
     from chainrule.tensor import no_grad
 
     dtype = getattr(model, "dtype", np.float64)
-    with no_grad():
+    with no_grad(), evaluating(model):
         out = np.asarray(model(points.astype(dtype)).data, dtype=np.float64)
     if out.ndim == 1:
         out = out[:, None]
