@@ -101,7 +101,10 @@ class Optimizer:
             grad = np.asarray(p.grad)
             if grad.shape != p.data.shape:
                 raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {p.data.shape}")
-            self._update(p.data, grad, state)
+            # Squared small gradients and decaying moments reach subnormals (float32 especially);
+            # flushing them toward zero is the intended behaviour, not an error.
+            with np.errstate(under="ignore"):
+                self._update(p.data, grad, state)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
         raise NotImplementedError
