@@ -1,0 +1,459 @@
+"""``chainrule train``, ``chainrule evaluate`` and ``chainrule predict``.
+
+Data comes from exactly one of ``--data DIR`` (MNIST or Fashion-MNIST IDX files,
+``--kind``), ``--csv FILE`` (numeric table, ``--target`` column) or ``--dataset NAME``
+(the embedded 8x8 digits or a seeded toy set). ``train`` builds an MLP, runs
+:func:`chainrule.fit` printing one table row per epoch, reports the test accuracy and
+can save the model (``--out``) and draw the training curves (``--plot``)::
+
+    chainrule train --data ~/data --layers 784,30,10 --activation sigmoid \\
+        --output-activation sigmoid --loss half_squared_error --optimizer sgd --lr 3.0 \\
+        --batch-size 10 --epochs 30 --out mnist.safetensors
+    chainrule evaluate mnist.safetensors --data ~/data
+    chainrule predict mnist.safetensors --csv new.csv --out predictions.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from chainrule.errors import ConfigError, DataError
+
+__all__ = ["register", "Data", "load_data", "build_model", "train_from_args", "TrainResult"]
+
+_BUILT_IN = ("digits", "xor", "circles", "moons", "spirals", "gaussians")
+_LINEAR = ("none", "identity", "linear")
+_HEADINGS = {"loss": "train loss", "val_loss": "val loss", "val_accuracy": "val acc", "test_loss": "test loss",
+             "test_accuracy": "test acc"}
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, predict: bool = False) -> None:
+    group = parser.add_argument_group("data (one of --data, --csv, --dataset)")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR", help="folder with the MNIST / Fashion-MNIST .gz files "
+                        "(or with mnist/ and fashion-mnist/ subfolders)")
+    source.add_argument("--csv", metavar="FILE", help="a numeric CSV table")
+    source.add_argument("--dataset", choices=_BUILT_IN, help="the embedded 8x8 digits or a seeded toy 2-D set")
+    group.add_argument("--kind", choices=("mnist", "fashion"), default="mnist", help="with --data (default mnist)")
+    group.add_argument("--download", action="store_true", help="with --data: fetch missing files into DIR")
+    what = "a column to drop before predicting" if predict else "the target column (default: the last)"
+    group.add_argument("--target", metavar="COL", help=f"with --csv: {what}, by name or 0-based index")
+    group.add_argument("--delimiter", default=",", help="with --csv: field separator (default ',')")
+    group.add_argument("--no-header", action="store_true", help="with --csv: the first line is data")
+    if not predict:
+        group.add_argument("--test-csv", metavar="FILE", help="with --csv: a separate test table")
+    group.add_argument("--test-fraction", type=float, default=0.2,
+                       help="with --csv or --dataset: share held out for testing (default 0.2)")
+    group.add_argument("--samples", type=int, default=500, help="with a toy --dataset: points (default 500)")
+    group.add_argument("--noise", type=float, default=None, help="with a toy --dataset: noise (its default)")
+    group.add_argument("--seed", type=int, default=0, help="seed for the weights, batches and data split")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train a network on MNIST, a CSV table or a built-in set",
+        description="Train an MLP by mini-batch gradient descent and report its test accuracy.")
+    _add_data_arguments(train)
+    model = train.add_argument_group("network and training")
+    model.add_argument("--layers", metavar="SIZES", help="all layer sizes, input first, e.g. 784,30,10")
+    model.add_argument("--hidden", metavar="SIZES", default="30",
+                       help="hidden sizes when --layers is not given, e.g. 100,50; 'none' for no hidden layer "
+                            "(default 30; input and output sizes come from the data)")
+    model.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    model.add_argument("--output-activation", default="none",
+                       help="output activation: none (logits, default), softmax, sigmoid, ...")
+    model.add_argument("--loss", default="auto", help="a loss of chainrule.losses (default: the output's "
+                       "natural one, e.g. cross_entropy_with_logits for logits)")
+    model.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad (default adam)")
+    model.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    model.add_argument("--epochs", type=int, default=10, help="(default 10)")
+    model.add_argument("--batch-size", type=int, default=32, help="(default 32)")
+    model.add_argument("--validation-split", type=float, default=None,
+                       help="hold out this share of the training rows for a per-epoch validation score")
+    model.add_argument("--patience", type=int, default=None, help="stop after this many epochs without "
+                       "improvement (of val_loss, else loss) and keep the best weights")
+    model.add_argument("--limit", type=int, default=None, metavar="N",
+                       help="train on the first N training samples only (quick trials)")
+    model.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default float32)")
+    model.add_argument("--out", metavar="FILE", help="save the trained model, e.g. model.safetensors")
+    model.add_argument("--plot", metavar="FILE", help="draw the training curves, e.g. curves.png")
+    train.set_defaults(handler=run_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="loss and accuracy of a saved model on data",
+                                     description="Score a saved model: the test part of --data or "
+                                                 "--dataset (as split by train with the same --seed), or a whole CSV.")
+    evaluate.add_argument("model", metavar="MODEL", help="a model file written by chainrule train --out")
+    _add_data_arguments(evaluate)
+    evaluate.set_defaults(handler=run_evaluate)
+
+    predict = subparsers.add_parser("predict", help="a saved model's predictions as CSV",
+                                    description="Write one row per sample: the predicted label and the class "
+                                                "probabilities, or the predicted values for regression.")
+    predict.add_argument("model", metavar="MODEL", help="a model file written by chainrule train --out")
+    _add_data_arguments(predict, predict=True)
+    predict.add_argument("--out", metavar="FILE", help="write the CSV here (default: standard output)")
+    predict.set_defaults(handler=run_predict)
+
+
+# ------------------------------------------------------------------ data
+@dataclass
+class Data:
+    """A data set as the commands use it: optional training part, a test part, and what y is."""
+
+    name: str
+    train: tuple[np.ndarray, np.ndarray] | None
+    test: tuple[np.ndarray, np.ndarray | None]
+    n_classes: int | None  # None: regression targets
+
+    @property
+    def n_features(self) -> int:
+        return self.test[0].shape[1]
+
+
+def _column(text: str | None) -> str | int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _classes(*ys: np.ndarray | None) -> int | None:
+    ys = tuple(y for y in ys if y is not None)
+    if not ys or any(y.dtype.kind not in "iu" for y in ys):
+        return None
+    if min(int(y.min()) for y in ys) < 0:
+        raise DataError("class labels must be 0, 1, 2, ...; found a negative label")
+    return max(int(y.max()) for y in ys) + 1
+
+
+def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = True) -> Data:
+    """The data the flags name; ``need_train`` False keeps only the test part."""
+    from chainrule import datasets
+
+    if not 0 < args.test_fraction < 1:
+        raise ConfigError(f"--test-fraction must lie between 0 and 1, got {args.test_fraction}")
+    dtype = np.dtype(getattr(args, "dtype", "float32"))
+    if args.data is not None:
+        split = "both" if need_train else "test"
+        loaded = datasets.load_mnist(args.data, kind=args.kind, split=split, dtype=dtype, download=args.download)
+        train, test = loaded if need_train else (None, loaded)
+        title = "Fashion-MNIST" if args.kind == "fashion" else "MNIST"
+        return Data(title, train, test, 10)
+    if args.csv is not None:
+        target = _column(args.target) if args.target is not None else (-1 if need_target else None)
+        x, y = datasets.load_csv(args.csv, target=target, delimiter=args.delimiter, header=not args.no_header,
+                                 dtype=dtype)
+        if not need_target:
+            return Data(args.csv, None, (x, None), None)
+        if not need_train:
+            return Data(args.csv, None, (x, y), _classes(y))
+        if getattr(args, "test_csv", None):
+            test = datasets.load_csv(args.test_csv, target=target, delimiter=args.delimiter,
+                                     header=not args.no_header, dtype=dtype)
+            if test[0].shape[1] != x.shape[1]:
+                raise DataError(f"{args.test_csv} has {test[0].shape[1]} feature columns, {args.csv} has "
+                                f"{x.shape[1]}; the two tables must have the same columns")
+        else:
+            (x, y), test = datasets.split_data(x, y, args.test_fraction, seed=args.seed)
+        return Data(args.csv, (x, y), test, _classes(y, test[1]))
+    if args.dataset == "digits":
+        x, y = datasets.load_digits(dtype=dtype)
+    else:
+        options = {} if args.noise is None else {"noise": args.noise}
+        x, y = datasets.TOY_SETS[args.dataset](args.samples, seed=args.seed, dtype=dtype, **options)
+    train, test = datasets.split_data(x, y, args.test_fraction, seed=args.seed, stratify=True)
+    return Data(args.dataset, train if need_train else None, test, _classes(y))
+
+
+# ------------------------------------------------------------------ model, loss, targets
+def _check_activation(name: str, flag: str) -> str | None:
+    from chainrule.nn import make_activation
+
+    if name in _LINEAR:
+        return None
+    try:
+        make_activation(name)
+    except ConfigError:
+        from chainrule.ops import ACTIVATIONS
+
+        raise ConfigError(f"{flag}: unknown activation {name!r}; choose one of none, "
+                          f"{', '.join(ACTIVATIONS)}") from None
+    return name
+
+
+def build_model(args: argparse.Namespace, data: Data) -> Any:
+    """The MLP the flags describe, its sizes checked against the data."""
+    from chainrule.cli.netspec import parse_layers
+    from chainrule.nn import MLP
+
+    n_out = data.n_classes if data.n_classes is not None else data.train[1].reshape(len(data.train[1]), -1).shape[1]
+    if args.layers is not None:
+        sizes = parse_layers(args.layers)
+        if sizes[0] != data.n_features:
+            raise DataError(f"--layers starts with {sizes[0]} inputs, but {data.name} has {data.n_features} "
+                            f"features per sample; start the list with {data.n_features}")
+        binary = data.n_classes == 2 and sizes[-1] == 1
+        if sizes[-1] != n_out and not binary:
+            what = f"{n_out} classes" if data.n_classes is not None else f"{n_out} target columns"
+            raise DataError(f"--layers ends with {sizes[-1]} outputs, but {data.name} has {what}; "
+                            f"end the list with {n_out}")
+    else:
+        text = args.hidden.strip().lower()
+        hidden = [] if text in ("", "none", "0") else parse_layers(f"1,{args.hidden}")[1:]
+        sizes = [data.n_features, *hidden, n_out]
+    activation = _check_activation(args.activation, "--activation") or "identity"
+    output = _check_activation(args.output_activation, "--output-activation")
+    return MLP(sizes, activation=activation, output_activation=output, seed=args.seed, dtype=args.dtype)
+
+
+def _output_name(model: Any) -> str:
+    from chainrule.nn import Activation
+
+    last = model[len(model) - 1]
+    return last.name if isinstance(last, Activation) else "identity"
+
+
+def _n_inputs(model: Any) -> int:
+    return model.layers()[0][0].n_in
+
+
+def choose_loss(loss: str, model: Any, n_classes: int | None) -> str:
+    """The named loss, or for ``auto`` the natural one for the output layer and the task."""
+    from chainrule.losses import get_loss
+
+    if loss != "auto":
+        get_loss(loss)  # a ConfigError naming the choices for an unknown loss
+        return loss
+    if n_classes is None:
+        return "mse"
+    output, n_out = _output_name(model), model.layers()[-1][0].n_out
+    if output == "softmax":
+        return "cross_entropy"
+    if output == "sigmoid":
+        return "binary_cross_entropy"
+    if output == "identity":
+        return "cross_entropy_with_logits" if n_out > 1 else "binary_cross_entropy_with_logits"
+    return "half_squared_error"
+
+
+def fit_targets(y: np.ndarray, loss: str, n_out: int, n_classes: int | None, dtype: Any) -> np.ndarray:
+    """Targets in the form ``loss`` takes: class indices, a 0/1 column, one-hot rows or values."""
+    from chainrule.losses import LOSS_DEFS
+
+    if n_classes is None:
+        return y.reshape(len(y), -1).astype(dtype)
+    if n_out == 1:
+        return y.reshape(-1, 1).astype(dtype)
+    if LOSS_DEFS[loss].class_targets:
+        return y
+    if int(y.max()) >= n_out:
+        raise DataError(f"labels go up to {int(y.max())} but the model has {n_out} outputs")
+    one_hot = np.zeros((len(y), n_out), dtype=dtype)  # target_k = 1 for the true class k, else 0
+    one_hot[np.arange(len(y)), y] = 1
+    return one_hot
+
+
+def _metrics(n_classes: int | None) -> tuple[str, ...]:
+    return ("accuracy",) if n_classes is not None else ("r2",)
+
+
+# ------------------------------------------------------------------ train
+class _EpochTable:
+    """Prints one row per epoch: training loss, validation and test scores, seconds."""
+
+    def __init__(self, model: Any, test: tuple[np.ndarray, np.ndarray], loss: str, metric: str,
+                 stream: TextIO) -> None:
+        self.model, self.test, self.loss, self.metric, self.stream = model, test, loss, metric, stream
+        self.rows: list[dict[str, float]] = []
+        self.header_done = False
+
+    def _cell(self, key: str, value: float) -> str:
+        if key.endswith("accuracy"):
+            return f"{100 * value:9.2f}%"
+        return f"{value:10.4g}" if key.endswith("r2") else f"{value:10.6f}"
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        from chainrule.train import evaluate
+
+        scores = evaluate(self.model, *self.test, loss=self.loss, metrics=(self.metric,))
+        row = {k: v for k, v in logs.items() if k in ("loss", "val_loss", f"val_{self.metric}")}
+        row.update({"test_loss": scores["loss"], f"test_{self.metric}": scores[self.metric]})
+        self.rows.append(row)
+        if not self.header_done:
+            names = ["epoch"] + [_HEADINGS.get(k, k.replace("_", " ")) for k in row] + ["seconds"]
+            print("  ".join(f"{n:>10}" if i else f"{n:>5}" for i, n in enumerate(names)), file=self.stream)
+            self.header_done = True
+        cells = [f"{epoch + 1:5d}"] + [self._cell(k, v) for k, v in row.items()] + [f"{logs.get('time', 0):10.2f}"]
+        print("  ".join(cells), file=self.stream, flush=True)
+
+
+@dataclass
+class TrainResult:
+    """What ``train_from_args`` did: the model, its history, per-epoch test scores and the final ones."""
+
+    model: Any
+    history: Any
+    loss: str
+    test: dict[str, float]
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    data: Data | None = None
+
+
+def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> TrainResult:
+    """Everything ``chainrule train`` does, returning the results instead of an exit code."""
+    from chainrule.callbacks import LambdaCallback
+    from chainrule.train import evaluate, fit
+
+    stream = stream or sys.stdout
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < (0 if flag == "--epochs" else 1):
+            raise ConfigError(f"{flag} must be {'>= 0' if flag == '--epochs' else '>= 1'}, got {value}")
+    if args.plot:
+        _plot_history_function()  # fail before training, not after
+    data = load_data(args, need_train=True)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+        data.train = (data.train[0][:args.limit], data.train[1][:args.limit])
+    model = build_model(args, data)
+    loss = choose_loss(args.loss, model, data.n_classes)
+    n_out = model.layers()[-1][0].n_out
+    dtype = np.dtype(args.dtype)
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    y_fit = fit_targets(y_train, loss, n_out, data.n_classes, dtype)
+    y_eval = fit_targets(y_test, loss, n_out, data.n_classes, dtype)
+    what = f"{data.n_classes} classes" if data.n_classes is not None else "regression"
+    print(f"data: {data.name}, {len(x_train):,} training and {len(x_test):,} test samples, "
+          f"{data.n_features} features, {what}", file=stream)
+    lr = f", lr {args.lr:g}" if args.lr is not None else ""
+    print(f"network: {'-'.join(map(str, model.sizes))}, {args.activation} hidden, {args.output_activation} output; "
+          f"loss {loss}; {args.optimizer}{lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}",
+          file=stream)
+    metric = _metrics(data.n_classes)[0]
+    table = _EpochTable(model, (x_test, y_eval), loss, metric, stream)
+    start = time.perf_counter()
+    history = fit(model, x_train, y_fit, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                  batch_size=args.batch_size, seed=args.seed, validation_split=args.validation_split,
+                  early_stopping=args.patience, metrics=(metric,), progress=False,
+                  callbacks=[LambdaCallback(on_epoch_end=table)])
+    seconds = time.perf_counter() - start
+    final = evaluate(model, x_test, y_eval, loss=loss, metrics=(metric,))
+    if history.stop_reason != "completed":
+        print(f"stopped ({history.stop_reason.replace('_', ' ')}): {history.message}", file=stream)
+    print(f"test {_describe(final, metric, len(x_test))} after {history.epochs} epochs in {seconds:.1f} s",
+          file=stream)
+    if args.out:
+        _save(model, args.out)
+        print(f"saved the model to {args.out}", file=stream)
+    if args.plot:
+        _plot_history_function()(history, args.plot, title=f"{data.name}: {'-'.join(map(str, model.sizes))}")
+        print(f"drew the training curves in {args.plot}", file=stream)
+    return TrainResult(model, history, loss, final, table.rows, seconds, data)
+
+
+def _describe(scores: dict[str, float], metric: str, n: int) -> str:
+    if metric == "accuracy":
+        right = round(scores["accuracy"] * n)
+        return f"accuracy {100 * scores['accuracy']:.2f}% ({right:,} of {n:,}), loss {scores['loss']:.6f}"
+    return f"r2 {scores[metric]:.4f}, loss {scores['loss']:.6f}"
+
+
+def _plot_history_function() -> Any:
+    try:
+        from chainrule.plot import plot_history
+    except ImportError as error:
+        raise ConfigError(f"--plot needs chainrule.plot and matplotlib ({error}); install chainrule[plot] "
+                          "or leave out --plot") from None
+    return plot_history
+
+
+def _save(model: Any, path: str) -> None:
+    import chainrule
+
+    save = getattr(chainrule, "save", None)
+    if save is None:
+        raise ConfigError("this chainrule cannot write model files (chainrule.save is missing); leave out --out")
+    save(model, path)
+
+
+def _load(path: str) -> Any:
+    import chainrule
+    from chainrule.cli.netspec import _network_of
+
+    load = getattr(chainrule, "load", None)
+    if load is None:
+        raise ConfigError("this chainrule cannot read model files (chainrule.load is missing)")
+    return _network_of(load(path), path)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    train_from_args(args)
+    return 0
+
+
+# ------------------------------------------------------------------ evaluate and predict
+def _check_features(model: Any, data: Data, path: str) -> None:
+    n_in = _n_inputs(model)
+    if data.n_features != n_in:
+        hint = " (is --target right?)" if data.name.endswith(".csv") else ""
+        raise DataError(f"{path} expects {n_in} features per sample, but {data.name} has "
+                        f"{data.n_features}{hint}")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from chainrule.train import evaluate
+
+    model = _load(args.model)
+    args.dtype = str(model.layers()[0][0].weight.data.dtype)
+    data = load_data(args, need_train=False)
+    _check_features(model, data, args.model)
+    x, y = data.test
+    loss = choose_loss("auto", model, data.n_classes)
+    n_out = model.layers()[-1][0].n_out
+    metric = _metrics(data.n_classes)[0]
+    scores = evaluate(model, x, fit_targets(y, loss, n_out, data.n_classes, x.dtype), loss=loss, metrics=(metric,))
+    print(f"{args.model} on {data.name} ({len(x):,} samples): {_describe(scores, metric, len(x))} [{loss}]")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from chainrule.train import predict
+
+    model = _load(args.model)
+    args.dtype = str(model.layers()[0][0].weight.data.dtype)
+    data = load_data(args, need_train=False, need_target=args.target is not None)
+    _check_features(model, data, args.model)
+    out = predict(model, data.test[0])
+    output = _output_name(model)
+    if output == "identity" and out.shape[1] > 1:  # logits -> probabilities, shifted by the max for exp's sake
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        out = shifted / shifted.sum(axis=1, keepdims=True)
+    classify = out.shape[1] > 1 or output == "sigmoid"
+    if classify:
+        labels = out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.int64)
+        header = ["label"] + [f"p_{k}" for k in range(out.shape[1])]
+        rows = ([int(label), *(f"{p:.6g}" for p in probs)] for label, probs in zip(labels, out))
+    else:
+        header = ["prediction"]
+        rows = ([f"{v:.8g}"] for v in out[:, 0])
+    stream = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        if args.out:
+            stream.close()
+    if args.out:
+        print(f"wrote {len(out):,} predictions to {args.out}", file=sys.stderr)
+    return 0
