@@ -6,6 +6,7 @@ formula checker import their extras when used.
 
 from chainrule import callbacks, errors, examples, functional, init, losses, metrics, ops, optim, schedules
 from chainrule.gradcheck import GradcheckReport, check_vjp, gradcheck
+from chainrule.io import load, save
 from chainrule.nn import (
     ELU,
     GELU,
@@ -34,7 +35,7 @@ __all__ = [
     "Module", "Parameter", "Linear", "Sequential", "MLP", "Activation", "Identity", "Sigmoid",
     "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
     "gradcheck", "check_vjp", "GradcheckReport",
-    "fit", "evaluate", "predict", "History",
+    "fit", "evaluate", "predict", "History", "save", "load",
     "callbacks", "errors", "examples", "functional", "init", "losses", "metrics", "ops", "optim", "schedules",
     "__version__",
 ]

@@ -137,7 +137,9 @@ class Optimizer:
         for key, value in state.items():
             if not key.startswith("state."):
                 continue
-            _, index, name = key.split(".", 2)
+            _, index, name = (key.split(".", 2) + ["", ""])[:3]
+            if not (index.isdigit() and name):
+                raise ConfigError(f"malformed optimizer state key {key!r}; expected 'state.<index>.<name>'")
             i = int(index)
             if not 0 <= i < len(self.params):
                 raise ConfigError(

@@ -37,7 +37,7 @@ from chainrule.callbacks import (
     PrintProgress,
     RichProgress,
 )
-from chainrule.errors import ConfigError, DataError
+from chainrule.errors import ConfigError, DataError, ModelFileError
 from chainrule.losses import LOSSES, get_loss
 from chainrule.metrics import as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
 from chainrule.nn import Activation, Module, Sequential
@@ -244,7 +244,10 @@ def _resume(path: str | Path, state: FitState) -> list[dict[str, Any]]:
         if ckpt.rng.get("bit_generator") != kind:
             raise ConfigError(f"checkpoint {path} stores a {ckpt.rng.get('bit_generator')} generator state, "
                               f"the run uses {kind}")
-        state.rng.bit_generator.state = ckpt.rng
+        try:
+            state.rng.bit_generator.state = ckpt.rng
+        except (ValueError, TypeError, KeyError) as error:
+            raise ModelFileError(f"{path}: the random generator's state is malformed ({error})") from None
     state.epoch, state.step = ckpt.epoch, ckpt.step
     return ckpt.callbacks
 
