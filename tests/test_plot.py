@@ -374,6 +374,23 @@ def test_draw_command_writes_files(tmp_path, capsys):
     assert f"wrote {svg}" in capsys.readouterr().out
 
 
+def test_draw_command_reads_a_model_file(tmp_path, capsys):
+    from chainrule.cli import main
+
+    net, _, _ = cr.examples.mazur()
+    cr.save(net, tmp_path / "mazur.safetensors")
+    svg = tmp_path / "saved.svg"
+    assert main(["draw", "--model", str(tmp_path / "mazur.safetensors"), "--x", "0.05,0.1", "--target", "0.01,0.99",
+                 "--overlay", "grad", "--out", str(svg)]) == 0
+    ids = {el.get("id") for el in ET.parse(svg).getroot().iter()}
+    assert {"grad:2:0:0", "value:2:1:out", "bias:2"} <= ids
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model")
+    assert main(["draw", "--model", str(tmp_path / "junk.safetensors"), "--out", str(tmp_path / "j.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule: error:") and err.count("\n") == 1
+    assert not (tmp_path / "j.png").exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--layers", "2,2,2", "--weights", "0.1,0.2"], "needs 8 values"),
     (["--layers", "2,x"], "--layers"),
@@ -383,6 +400,7 @@ def test_draw_command_writes_files(tmp_path, capsys):
     (["--layers", "2,2", "--x", "1,oops"], "'oops' is not a number"),
     (["--example", "mazur", "--weights", "1"], "go with --layers"),
     (["--example", "mazur", "--layers", "2,2"], "not allowed"),
+    (["--model", "missing.safetensors"], "missing.safetensors"),
     ([], "required"),
 ])
 def test_draw_command_bad_input_is_one_line(argv, message, capsys, tmp_path, monkeypatch):
