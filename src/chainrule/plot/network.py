@@ -142,7 +142,7 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
         edge_labels = not geometry.capped and n_edges <= _MAX_LABELLED_EDGES
 
     xmin, xmax, ymin, ymax = geometry.extent()
-    scale = 0.62  # inches per data unit
+    scale = _layout.SCALE
     width = min(18.0, (xmax - xmin + 3.2) * scale + (1.2 if overlay else 0))
     height = min(16.0, (ymax - ymin + 3.4) * scale)
     fig, ax = _figure.new_axes(ax, figsize=(width, height))
