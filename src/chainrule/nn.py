@@ -22,7 +22,7 @@ from chainrule.tensor import Tensor
 
 __all__ = [
     "Module", "Parameter", "Linear", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
-    "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax", "Sequential", "MLP",
+    "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax", "Dropout", "Sequential", "MLP",
     "make_activation",
 ]
 
@@ -337,6 +337,40 @@ def make_activation(spec: str | Activation | None) -> Activation:
     )
 
 
+class Dropout(Module):
+    """Inverted dropout: in training, each input is zeroed with probability p, the rest scaled by 1/(1 - p).
+
+    out_j = x_j m_j / (1 - p) with m_j ~ Bernoulli(1 - p) drawn afresh at every forward
+    pass in ``train()`` mode, so dE/dx_j = dE/dout_j m_j / (1 - p); in ``eval()`` mode
+    out = x. The scaling keeps the expected out equal to x, so prediction needs no change.
+
+    Parameters
+    ----------
+    p : float
+        Probability of dropping each input, 0 <= p < 1.
+    seed : int or numpy.random.Generator, optional
+        Randomness of the masks.
+
+    Shapes: x (batch, n) -> out (batch, n).
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | np.random.Generator | None = None) -> None:
+        if not (isinstance(p, (int, float, np.floating)) and 0 <= p < 1):
+            raise ConfigError(f"Dropout needs a probability 0 <= p < 1, got {p!r}")
+        self.p = float(p)
+        self.rng = make_rng(seed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype)
+        mask /= 1 - self.p
+        return x * Tensor(mask)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class Sequential(Module):
     """Modules applied one after another.
 
@@ -426,6 +460,9 @@ class MLP(Sequential):
     check_finite : bool
         Refuse inputs that contain NaN or inf, and stop at the first module whose output does
         (a NaN weight, an overflow), with a :class:`~chainrule.errors.DataError`.
+    dropout : float or list of float
+        A :class:`Dropout` with this p after each hidden layer's activation (or one p per
+        hidden layer); 0 adds none. Its masks draw from ``seed``'s generator.
 
     Examples
     --------
@@ -439,7 +476,8 @@ class MLP(Sequential):
 
     def __init__(self, sizes: Sequence[int], activation: Any = "sigmoid", output_activation: Any = None,
                  init: Any = "auto", seed: int | np.random.Generator | None = None,
-                 dtype: Any = np.float64, bias: bool = True, check_finite: bool = False) -> None:
+                 dtype: Any = np.float64, bias: bool = True, check_finite: bool = False,
+                 dropout: float | Sequence[float] = 0.0) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ConfigError(f"MLP sizes need at least an input and an output size, all >= 1; got {sizes}")
@@ -447,12 +485,17 @@ class MLP(Sequential):
         hidden = list(activation) if isinstance(activation, (list, tuple)) else [activation] * n_hidden
         if len(hidden) != n_hidden:
             raise ConfigError(f"MLP with {n_hidden} hidden layers got {len(hidden)} activations: {hidden}")
+        drops = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * n_hidden
+        if len(drops) != n_hidden:
+            raise ConfigError(f"MLP with {n_hidden} hidden layers got {len(drops)} dropout rates: {drops}")
         rng = make_rng(seed)
         modules: list[Module] = []
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             act = make_activation(hidden[layer] if layer < n_hidden else output_activation)
             layer_init = _auto_init(act) if init == "auto" else init
             modules += [Linear(n_in, n_out, bias=bias, init=layer_init, seed=rng, dtype=dtype), act]
+            if layer < n_hidden and drops[layer] > 0:
+                modules.append(Dropout(drops[layer], seed=rng))
         super().__init__(*modules, check_finite=check_finite)
         self.sizes = sizes
         self.dtype = np.dtype(dtype)
