@@ -83,7 +83,9 @@ class Optimizer:
         The learning rate eta, the attribute ``lr``; it is read at every :meth:`step`.
 
     Subclasses set their hyperparameters in ``self.hyper`` (numbers and strings) and
-    implement ``_update(w, g, state)``, which changes the array ``w`` in place.
+    implement ``_update(w, g, state, tmp)``, which changes the array ``w`` in place;
+    ``tmp`` is a scratch array shaped like ``w``, reused across steps so that a step
+    allocates nothing.
     """
 
     def __init__(self, params: Module | Iterable[Tensor], lr: float) -> None:
@@ -92,21 +94,25 @@ class Optimizer:
         self.lr = float(lr)
         self.hyper: dict[str, Any] = {}
         self.state: list[dict[str, StateValue]] = [{} for _ in self.params]
+        self._scratch: list[np.ndarray | None] = [None for _ in self.params]
 
     def step(self) -> None:
         """Update every parameter whose ``.grad`` is not None, using the current ``lr``."""
-        for p, state in zip(self.params, self.state):
+        for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
             grad = np.asarray(p.grad)
             if grad.shape != p.data.shape:
                 raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {p.data.shape}")
+            tmp = self._scratch[i]
+            if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
+                tmp = self._scratch[i] = np.empty_like(p.data)
             # Squared small gradients and decaying moments reach subnormals (float32 especially);
             # flushing them toward zero is the intended behaviour, not an error.
             with np.errstate(under="ignore"):
-                self._update(p.data, grad, state)
+                self._update(p.data, grad, state, tmp)
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -228,22 +234,24 @@ class SGD(Optimizer):
         self.hyper = {"momentum": float(momentum), "dampening": float(dampening), "nesterov": bool(nesterov),
                       "weight_decay": float(weight_decay), "momentum_form": momentum_form}
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         h = self.hyper
         mu, lr = h["momentum"], self.lr
         if h["weight_decay"] != 0:
             g = g + h["weight_decay"] * w
         if mu == 0:
-            w -= lr * g
+            np.multiply(g, lr, out=tmp)
+            w -= tmp
             return
         if h["momentum_form"] == "sklearn":
             v = state.get("velocity")
             if v is None:
                 v = state["velocity"] = np.zeros_like(w)
             v *= mu
-            v -= lr * g
+            np.multiply(g, lr, out=tmp)
+            v -= tmp
             if h["nesterov"]:
-                w += mu * v - lr * g
+                w += mu * v - tmp
             else:
                 w += v
             return
@@ -252,8 +260,15 @@ class SGD(Optimizer):
             b = state["momentum_buffer"] = np.array(g, dtype=w.dtype, copy=True)
         else:
             b *= mu
-            b += (1 - h["dampening"]) * g
-        w -= lr * (g + mu * b if h["nesterov"] else b)
+            np.multiply(g, 1 - h["dampening"], out=tmp)
+            b += tmp
+        if h["nesterov"]:
+            np.multiply(b, mu, out=tmp)
+            tmp += g
+            tmp *= lr
+        else:
+            np.multiply(b, lr, out=tmp)
+        w -= tmp
 
 
 class Adam(Optimizer):
@@ -300,7 +315,7 @@ class Adam(Optimizer):
     def betas(self) -> tuple[float, float]:
         return self.hyper["beta1"], self.hyper["beta2"]
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         h = self.hyper
         beta1, beta2, lr = h["beta1"], h["beta2"], self.lr
         if "step" not in state:
@@ -316,18 +331,23 @@ class Adam(Optimizer):
                 w *= 1 - lr * h["weight_decay"]
             else:
                 g = g + h["weight_decay"] * w
-        m += (1 - beta1) * (g - m)  # the same lerp PyTorch uses: beta1 m + (1 - beta1) g
+        np.subtract(g, m, out=tmp)  # the lerp PyTorch uses: m + (1 - beta1)(g - m) = beta1 m + (1 - beta1) g
+        tmp *= 1 - beta1
+        m += tmp
         v *= beta2
-        v += (1 - beta2) * (g * g)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
         if h["amsgrad"]:
             v_max = state["max_exp_avg_sq"]
             np.maximum(v_max, v, out=v_max)
             v = v_max
-        step_size = lr / (1 - beta1 ** t)
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1 - beta2 ** t)
-        denom += h["eps"]
-        w -= step_size * (m / denom)
+        np.sqrt(v, out=tmp)  # the denominator sqrt(v) / sqrt(1 - beta2^t) + epsilon
+        tmp /= math.sqrt(1 - beta2 ** t)
+        tmp += h["eps"]
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - beta1 ** t)
+        w -= tmp
 
 
 class AdamW(Adam):
@@ -371,7 +391,7 @@ class RMSprop(Optimizer):
         self.hyper = {"alpha": float(alpha), "eps": float(eps), "weight_decay": float(weight_decay),
                       "momentum": float(momentum), "centered": bool(centered)}
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         h = self.hyper
         alpha = h["alpha"]
         if "step" not in state:
@@ -386,21 +406,29 @@ class RMSprop(Optimizer):
             g = g + h["weight_decay"] * w
         s = state["square_avg"]
         s *= alpha
-        s += (1 - alpha) * (g * g)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - alpha
+        s += tmp
         if h["centered"]:
             gbar = state["grad_avg"]
-            gbar += (1 - alpha) * (g - gbar)
-            avg = np.sqrt(s - gbar * gbar)
+            np.subtract(g, gbar, out=tmp)
+            tmp *= 1 - alpha
+            gbar += tmp
+            np.multiply(gbar, gbar, out=tmp)
+            np.subtract(s, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
         else:
-            avg = np.sqrt(s)
-        avg += h["eps"]
+            np.sqrt(s, out=tmp)
+        tmp += h["eps"]  # tmp is now a, the denominator
+        np.divide(g, tmp, out=tmp)
         if h["momentum"] > 0:
             b = state["momentum_buffer"]
             b *= h["momentum"]
-            b += g / avg
-            w -= self.lr * b
+            b += tmp
+            np.multiply(b, self.lr, out=tmp)
         else:
-            w -= self.lr * (g / avg)
+            tmp *= self.lr
+        w -= tmp
 
 
 class Adagrad(Optimizer):
@@ -428,17 +456,20 @@ class Adagrad(Optimizer):
             state["step"] = 0
             state["sum"] = np.full_like(p.data, self.hyper["initial_accumulator_value"])
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         h = self.hyper
         state["step"] = t = int(state["step"]) + 1
         if h["weight_decay"] != 0:
             g = g + h["weight_decay"] * w
         clr = self.lr / (1 + (t - 1) * h["lr_decay"])
         total = state["sum"]
-        total += g * g
-        std = np.sqrt(total)
-        std += h["eps"]
-        w -= clr * (g / std)
+        np.multiply(g, g, out=tmp)
+        total += tmp
+        np.sqrt(total, out=tmp)
+        tmp += h["eps"]
+        np.divide(g, tmp, out=tmp)
+        tmp *= clr
+        w -= tmp
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
