@@ -81,7 +81,7 @@ def test_steps_show_the_error_falling_round_by_round():
 
 
 # ---------------------------------------------------------------- PyTorch float64 reference
-def torch_step(net, x, target, loss, lr):
+def torch_step(net, x, target, loss, lr=0.5):
     """Independent reference: the same net in PyTorch float64, autograd for every derivative."""
     import torch
 
@@ -113,6 +113,7 @@ def torch_step(net, x, target, loss, lr):
         "E": error.item(),
         "nets": [z.detach().numpy() for z in nets], "outs": [a.detach().numpy() for a in outs],
         "deltas": [z.grad.numpy() for z in nets], "dE_dout": [a.grad.numpy() for a in outs],
+        "grad_w": [w.grad.numpy() for w in weights], "grad_b": [b.grad.numpy() for b in biases],
         "new_w": [(w - lr * w.grad).detach().numpy() for w in weights],
         "new_b": [(b - lr * b.grad).detach().numpy() for b in biases],
     }
@@ -130,9 +131,9 @@ CASES = [  # (sizes, hidden activation, output activation, loss, target kind)
 ]
 
 
-def _case(sizes, hidden, output, kind, seed):
+def make_case(sizes, hidden, output, kind, seed):
     rng = np.random.default_rng(seed)
-    hidden_acts = [hidden] * (len(sizes) - 2)
+    hidden_acts = hidden if isinstance(hidden, list) else [hidden] * (len(sizes) - 2)
     net = cr.MLP(sizes, activation=hidden_acts, output_activation=None if output == "identity" else output,
                  seed=seed)
     for p in net.parameters():
@@ -150,7 +151,7 @@ def _case(sizes, hidden, output, kind, seed):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_trace_matches_pytorch_float64(case):
     sizes, hidden, output, loss, kind = CASES[case]
-    net, x, target = _case(sizes, hidden, output, kind, seed=case)
+    net, x, target = make_case(sizes, hidden, output, kind, seed=case)
     names = "layer" if case % 2 else "auto"
     t = trace(net, x, target, loss=loss, lr=0.3, names=names)
     ref = torch_step(net, x, target, loss, 0.3)
@@ -169,7 +170,7 @@ def test_trace_matches_pytorch_float64(case):
 
 
 def test_softmax_delta_line_shows_the_full_jacobian_sum():
-    net, x, target = _case([2, 3, 3], "softmax", "softmax", "onehot", seed=3)
+    net, x, target = make_case([2, 3, 3], "softmax", "softmax", "onehot", seed=3)
     text = trace(net, x, target, loss="cross_entropy").to_text()
     # Seed 003: delta_h1 = sum_i dE/dout_hi * dout_hi/dnet_h1, with dout_hi/dnet_h1 = out_hi (1[i=1] - out_h1).
     line = next(li for li in text.splitlines() if li.strip().startswith("delta_h1 ="))
@@ -233,7 +234,7 @@ def test_latex_lines_parse_with_mathtext():
     from matplotlib.mathtext import MathTextParser
 
     parser = MathTextParser("path")
-    net, x, target = _case([2, 3, 3, 2], "tanh", "softmax", "onehot", seed=5)
+    net, x, target = make_case([2, 3, 3, 2], "tanh", "softmax", "onehot", seed=5)
     for t in (trace(*cr.examples.mazur(), **PRESETS["mazur"]), trace(net, x, target, loss="cross_entropy",
                                                                         names="layer")):
         document = t.to_latex()

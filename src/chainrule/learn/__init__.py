@@ -3,11 +3,16 @@
 They read the engine's graph (each layer's tagged net and out tensors), its op and
 loss definitions (f', the loss gradient, their formulas) and its ``backward()``;
 they never define a derivative of their own. See README.md in this package.
+
+``check`` needs SymPy (imported when it runs); the rest needs NumPy alone.
 """
 
+from chainrule.learn.check import Verdict, check
 from chainrule.learn.conventions import PRESETS, Convention
 from chainrule.learn.descent import Descent, gradient_descent
+from chainrule.learn.explain import Derivation, explain
 from chainrule.learn.naming import Names
 from chainrule.learn.trace import Trace, trace
 
-__all__ = ["trace", "Trace", "gradient_descent", "Descent", "Convention", "PRESETS", "Names"]
+__all__ = ["trace", "Trace", "explain", "Derivation", "check", "Verdict", "gradient_descent", "Descent",
+           "Convention", "PRESETS", "Names"]

@@ -187,6 +187,10 @@ class Names:
             return self.entries[self._aliases[key]]
         raise FormulaError(f"unknown quantity {name!r}; names available: {', '.join(self.available())}")
 
+    def spellings(self) -> dict[str, str]:
+        """Every spelling :meth:`find` accepts (ASCII names, text forms, aliases) -> its ASCII name."""
+        return {**self._aliases, **{name: name for name in self.entries}}
+
     def available(self, kinds: Iterable[str] | None = None) -> list[str]:
         """ASCII names (of the given kinds), in the order they were made."""
         wanted = set(kinds) if kinds is not None else None

@@ -37,14 +37,23 @@ def line_parts(line: Line, names: Names, values: Mapping[str, float], style: str
 def line_text(line: Line, names: Names, values: Mapping[str, float], digits: int = 9) -> str:
     """``net_h1 = w1*i1 + w2*i2 + b1*1 = 0.15*0.05 + 0.2*0.1 + 0.35*1 = 0.3775``."""
     left, forms, numbers, value = line_parts(line, names, values, "text", digits)
-    text = " = ".join([left, *forms, *([numbers] if numbers else []), value])
+    text = " = ".join(_distinct([left, *forms, numbers, value]))
     return text + (f"   ({line.note})" if line.note else "")
 
 
 def line_latex(line: Line, names: Names, values: Mapping[str, float], digits: int = 9) -> str:
     """The line as one LaTeX math expression (no environment, no alignment marks)."""
     left, forms, numbers, value = line_parts(line, names, values, "latex", digits)
-    return " = ".join([left, *forms, *([numbers] if numbers else []), value])
+    return " = ".join(_distinct([left, *forms, numbers, value]))
+
+
+def _distinct(parts: list[str]) -> list[str]:
+    """The non-empty parts, each differing from the one before (no "= 1 = 1")."""
+    kept: list[str] = []
+    for part in parts:
+        if part and (not kept or part != kept[-1]):
+            kept.append(part)
+    return kept
 
 
 def sections_text(sections: Sequence[Section], names: Names, values: Mapping[str, float], digits: int = 9) -> str:
