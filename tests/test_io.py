@@ -52,6 +52,7 @@ def test_model_round_trip(tmp_path, dtype):
     path = cr.save(net, tmp_path / "net.safetensors")
     again = cr.load(path)
     assert isinstance(again, cr.MLP) and again.sizes == [3, 5, 4, 2] and same_weights(net, again)
+    assert repr(again) == repr(net)
     x, _ = data()
     np.testing.assert_array_equal(cr.predict(again, x), cr.predict(net, x))
     meta = cio.read_metadata(path)
@@ -59,6 +60,14 @@ def test_model_round_trip(tmp_path, dtype):
     assert meta["dtype"] == np.dtype(dtype).name and meta["chainrule_version"] == cr.__version__
     stored = raw_parts(path)[1]  # the safetensors library reads the same numbers
     np.testing.assert_array_equal(stored["model/0.weight"], net[0].weight.data)
+
+
+def test_dropout_round_trips(tmp_path):
+    net = cr.MLP([3, 5, 4, 2], activation="relu", dropout=[0.25, 0.5], seed=0)
+    again = cr.load(cr.save(net, tmp_path / "net.safetensors"))
+    assert isinstance(again, cr.MLP) and repr(again) == repr(net) and same_weights(net, again)
+    seq = cr.Sequential(cr.Linear(3, 3), cr.nn.Dropout(0.2), cr.Linear(3, 1))
+    assert repr(cr.load(cr.save(seq, tmp_path / "seq.safetensors"))) == repr(seq)
 
 
 def test_every_activation_in_the_vocabulary_round_trips(tmp_path):
@@ -240,6 +249,8 @@ RUNS = {
                               dtype=np.float64),
     "sgd-adaptive-float32": dict(optimizer="sgd", lr=0.5, lr_schedule=lambda: cr.optim.Adaptive(patience=0),
                                  dtype=np.float32),
+    "rmsprop-dropout": dict(optimizer="rmsprop", lr=0.01, lr_schedule=lambda: None, dtype=np.float64,
+                            dropout=0.3),
 }
 
 
@@ -249,7 +260,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, name):
     x, y = data()
 
     def run(epochs, **extra):
-        net = cr.MLP([3, 6, 2], activation="tanh", seed=1, dtype=setting["dtype"])
+        net = cr.MLP([3, 6, 2], activation="tanh", seed=1, dtype=setting["dtype"],
+                     dropout=setting.get("dropout", 0.0))
         history = cr.fit(net, x, y, optimizer=setting["optimizer"], lr=setting["lr"], epochs=epochs, batch_size=8,
                          seed=3, validation_split=0.2, lr_schedule=setting["lr_schedule"](),
                          early_stopping=EarlyStopping(patience=10), progress=False, **extra)

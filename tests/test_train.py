@@ -46,11 +46,16 @@ def torch_copy(net):
 
 
 # ------------------------------------------------------------------ loss_and_grad_fn
-def test_loss_and_grad_matches_pytorch_and_replaces_grads():
+@pytest.mark.parametrize("path", ["plan", "graph"])
+def test_loss_and_grad_matches_pytorch_and_replaces_grads(path):
     x, y = blobs(20)
     w = np.random.default_rng(1).uniform(0.5, 2.0, size=20)
     net = cr.MLP([3, 6, 3], activation="tanh", seed=0)
-    f = loss_and_grad_fn(net, "cross_entropy_with_logits")
+    if path == "plan":
+        f = loss_and_grad_fn(net, "cross_entropy_with_logits")
+    else:  # a loss function of the user's own cannot be captured: backward() through the graph
+        f = loss_and_grad_fn(net, lambda out, t, sw=None: cr.losses.cross_entropy_with_logits(out, t, sw))
+        assert f.plan is None
     first = f(x, y, w)
     grads = [p.grad.copy() for p in net.parameters()]
     second = f(x, y, w)  # a second call replaces the gradients, it does not add to them

@@ -147,13 +147,40 @@ def _build(path: Path, arch: Any, dtype: np.dtype) -> nn.Sequential:
         if a.n_out != b.n_in:
             raise _fail(path, f"the layers do not fit together: Linear({a.n_in}, {a.n_out}) then "
                               f"Linear({b.n_in}, {b.n_out})")
-    alternating = len(modules) % 2 == 0 and all(
-        isinstance(m, nn.Linear if i % 2 == 0 else nn.Activation) for i, m in enumerate(modules))
-    if arch["container"] == "MLP" and alternating and len({m.bias is not None for m in linears}) == 1:
-        return nn.MLP([linears[0].n_in] + [m.n_out for m in linears], activation=modules[1:-2:2],
-                      output_activation=modules[-1], init="zeros", dtype=dtype, bias=linears[0].bias is not None,
-                      check_finite=arch["check_finite"])
+    layout = _mlp_layout(modules) if arch["container"] == "MLP" else None
+    if layout is not None:
+        acts, drops = layout
+        return nn.MLP([linears[0].n_in] + [m.n_out for m in linears], activation=acts[:-1],
+                      output_activation=acts[-1], init="zeros", dtype=dtype, bias=linears[0].bias is not None,
+                      check_finite=arch["check_finite"], dropout=drops)
     return nn.Sequential(*modules, check_finite=arch["check_finite"])
+
+
+def _mlp_layout(modules: list[nn.Module]) -> tuple[list[nn.Activation], list[float]] | None:
+    """(activations, hidden dropout rates) when ``modules`` is what ``MLP`` builds, else None.
+
+    MLP lays out Linear, activation and, after hidden layers only, Dropout(p > 0).
+    """
+    acts: list[nn.Activation] = []
+    drops: list[float] = []
+    biases = set()
+    i = 0
+    while i < len(modules):
+        if not (isinstance(modules[i], nn.Linear) and i + 1 < len(modules)
+                and isinstance(modules[i + 1], nn.Activation)):
+            return None
+        biases.add(modules[i].bias is not None)
+        acts.append(modules[i + 1])
+        i += 2
+        dropout = getattr(nn, "Dropout", None)
+        if i < len(modules) and dropout is not None and isinstance(modules[i], dropout):
+            if modules[i].p == 0 or i == len(modules) - 1:
+                return None
+            drops.append(modules[i].p)
+            i += 1
+        else:
+            drops.append(0.0)
+    return (acts, drops[:-1]) if len(biases) == 1 else None
 
 
 # ------------------------------------------------------------------ state trees (checkpoints)
@@ -267,7 +294,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, optimizer: Any = None
     """Write the model and the state of a training run, enough to continue it bit for bit.
 
     ``optimizer``, ``schedule`` and ``history`` may be the objects or their state dicts;
-    ``rng`` a Generator (its ``bit_generator.state`` is stored) or that state.
+    ``rng`` a Generator (its ``bit_generator.state`` is stored) or that state. The
+    generators of modules that draw random numbers (Dropout's masks) are stored too.
     """
     def state_of(obj: Any) -> Any:
         if obj is None or isinstance(obj, dict):
@@ -277,7 +305,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, optimizer: Any = None
     rng_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else rng
     state = {"epoch": int(epoch), "step": int(step), "optimizer": state_of(optimizer),
              "schedule": state_of(schedule), "history": state_of(history), "rng": rng_state,
-             "callbacks": list(callbacks or []), "extra": dict(extra or {})}
+             "callbacks": list(callbacks or []), "extra": dict(extra or {}),
+             "module_rngs": {str(i): m.rng.bit_generator.state for i, m in enumerate(model.modules())
+                             if isinstance(getattr(m, "rng", None), np.random.Generator)}}
     return _write(path, model, "checkpoint", state)
 
 
@@ -438,6 +468,7 @@ class Checkpoint:
     rng: dict[str, Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    module_rngs: dict[str, Any] = field(default_factory=dict)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -460,7 +491,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         parts[key] = state.get(key)
     callbacks = state.get("callbacks") or []
     extra = state.get("extra") or {}
+    module_rngs = state.get("module_rngs") or {}
     if not isinstance(callbacks, list) or not all(isinstance(c, dict) for c in callbacks) \
-            or not isinstance(extra, dict):
-        raise _fail(path, "the checkpoint's callback or extra state is malformed")
-    return Checkpoint(model, epoch, step, callbacks=callbacks, extra=extra, **parts)
+            or not isinstance(extra, dict) or not isinstance(module_rngs, dict):
+        raise _fail(path, "the checkpoint's callback, module or extra state is malformed")
+    return Checkpoint(model, epoch, step, callbacks=callbacks, extra=extra, module_rngs=module_rngs, **parts)

@@ -248,6 +248,13 @@ def _resume(path: str | Path, state: FitState) -> list[dict[str, Any]]:
             state.rng.bit_generator.state = ckpt.rng
         except (ValueError, TypeError, KeyError) as error:
             raise ModelFileError(f"{path}: the random generator's state is malformed ({error})") from None
+    for i, module in enumerate(state.model.modules()):
+        saved_rng = ckpt.module_rngs.get(str(i))
+        if saved_rng is not None and isinstance(getattr(module, "rng", None), np.random.Generator):
+            try:
+                module.rng.bit_generator.state = saved_rng
+            except (ValueError, TypeError, KeyError) as error:
+                raise ModelFileError(f"{path}: module {i}'s random generator state is malformed ({error})") from None
     state.epoch, state.step = ckpt.epoch, ckpt.step
     return ckpt.callbacks
 
