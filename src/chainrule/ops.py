@@ -48,6 +48,12 @@ class Op:
         f'(net), so that ``vjp = grad * f'(net)``.
     formula, derivative_formula : str
         The math in the seeds' notation, for docs and the learner tools.
+    forward_into, derivative_into : callable or None
+        For some activations: the same formulas written into a caller's buffer,
+        ``forward_into(net, into, **attrs)`` and ``derivative_into(net, out, into, **attrs)``
+        (``into`` shaped like net, or None to allocate). ``forward`` and ``derivative``
+        are these with ``into=None``. They skip the underflow guard: the training plan
+        runs a whole step under one ``np.errstate(under="ignore")``.
     """
 
     name: str
@@ -57,6 +63,8 @@ class Op:
     formula: str = ""
     derivative_formula: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    forward_into: Callable[..., Array] | None = None
+    derivative_into: Callable[..., Array] | None = None
 
 
 OPS: dict[str, Op] = {}
@@ -122,7 +130,7 @@ def _underflow_is_zero(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _elementwise(name: str, forward, derivative, formula: str, derivative_formula: str,
-                 *, activation: bool = False) -> Op:
+                 *, activation: bool = False, forward_into=None, derivative_into=None) -> Op:
     def vjp(grad, out, x, **attrs):
         return (grad * derivative(x, out, **attrs),)
 
@@ -130,7 +138,8 @@ def _elementwise(name: str, forward, derivative, formula: str, derivative_formul
         forward, derivative, vjp = (_underflow_is_zero(f) for f in (forward, derivative, vjp))
 
     return register(Op(name, forward, vjp, derivative if activation else None, formula,
-                       derivative_formula), activation=activation)
+                       derivative_formula, forward_into=forward_into, derivative_into=derivative_into),
+                    activation=activation)
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -292,11 +301,44 @@ register(Op(
 
 
 # ---------------------------------------------------------------- activations
+def _sigmoid_into(x: Array, into: Array | None = None) -> Array:
+    # exp() only sees numbers <= 0, so it never overflows: 1/(1+e^-x) for x >= 0 and
+    # e^x/(1+e^x) for x < 0, written as one quotient exp(min(x, 0)) / (1 + exp(-|x|)).
+    denominator = np.exp(-np.abs(x))
+    denominator += 1
+    return np.divide(np.exp(np.minimum(x, 0)), denominator, out=into)
+
+
 @_underflow_is_zero
 def _sigmoid(x: Array) -> Array:
-    # exp(-|x|) never overflows: for x >= 0 use 1/(1+e^-x), for x < 0 use e^x/(1+e^x).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return _sigmoid_into(x)
+
+
+def _sigmoid_derivative_into(x: Array, out: Array, into: Array | None = None) -> Array:
+    into = np.subtract(1, out, out=into)
+    return np.multiply(out, into, out=into)
+
+
+def _tanh_into(x: Array, into: Array | None = None) -> Array:
+    return np.tanh(x, out=into)
+
+
+def _tanh_derivative_into(x: Array, out: Array, into: Array | None = None) -> Array:
+    into = np.multiply(out, out, out=into)
+    return np.subtract(1, into, out=into)
+
+
+def _relu_into(x: Array, into: Array | None = None) -> Array:
+    # max(net, 0) against an array of zeros: NumPy's loop for two arrays is several
+    # times faster than the one for an array and a scalar. ``into`` must not be ``x``.
+    zeros = np.zeros_like(x) if into is None else into
+    zeros.fill(0)
+    return np.maximum(x, zeros, out=zeros)
+
+
+def _relu_derivative_into(x: Array, out: Array, into: Array | None = None) -> Array:
+    # The comparison's True/False land in a float buffer as 1/0.
+    return np.greater(x, 0, out=np.empty_like(x) if into is None else into)
 
 
 def _elu(x: Array, alpha: float = 1.0) -> Array:
@@ -339,13 +381,16 @@ def _gelu_derivative(x: Array, out: Array, approximate: str = "none") -> Array:
 
 _elementwise("identity", lambda x: x, lambda x, out: np.ones_like(x),
              "out = net", "1", activation=True)
-_elementwise("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
-             "out = 1 / (1 + exp(-net))", "out * (1 - out)", activation=True)
-_elementwise("tanh", np.tanh, lambda x, out: 1 - out * out,
-             "out = tanh(net)", "1 - out^2", activation=True)
+_elementwise("sigmoid", lambda x: _sigmoid_into(x), lambda x, out: _sigmoid_derivative_into(x, out),
+             "out = 1 / (1 + exp(-net))", "out * (1 - out)", activation=True,
+             forward_into=_sigmoid_into, derivative_into=_sigmoid_derivative_into)
+_elementwise("tanh", lambda x: _tanh_into(x), lambda x, out: _tanh_derivative_into(x, out),
+             "out = tanh(net)", "1 - out^2", activation=True,
+             forward_into=_tanh_into, derivative_into=_tanh_derivative_into)
 # At net = 0 ReLU has no derivative; 0 is the subgradient every framework uses.
-_elementwise("relu", lambda x: np.maximum(x, _const(0.0, x)), lambda x, out: (x > 0).astype(x.dtype),
-             "out = max(0, net)", "1 if net > 0 else 0", activation=True)
+_elementwise("relu", lambda x: _relu_into(x), lambda x, out: _relu_derivative_into(x, out),
+             "out = max(0, net)", "1 if net > 0 else 0", activation=True,
+             forward_into=_relu_into, derivative_into=_relu_derivative_into)
 _elementwise("leaky_relu", lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
              lambda x, out, alpha=0.01: np.where(x > 0, _const(1.0, x), _const(alpha, x)),
              "out = net if net > 0 else alpha * net", "1 if net > 0 else alpha", activation=True)

@@ -1,0 +1,401 @@
+"""The captured training plan: forward and backward of an MLP without building a graph.
+
+A :class:`~chainrule.nn.Sequential` of ``Linear`` layers, each followed by at most one
+activation, computes for layers l = 1..L (seed 002's notation, out^(0) = x)::
+
+    net^(l) = out^(l-1) @ W^(l) + b^(l)          s^(l) in seed 002
+    out^(l) = f_l(net^(l))                       x^(l)
+
+and backpropagation is the delta rule of seed 004, for a whole batch at once::
+
+    delta^(L)   = dE/dnet^(L)                    from the loss and f_L
+    dE/dW^(l)   = out^(l-1).T @ delta^(l)        dE/dw_ij = out_i delta_j, summed over the batch
+    dE/db^(l)   = sum over the batch of delta^(l)
+    delta^(l-1) = (delta^(l) @ W^(l).T) * f'_{l-1}(net^(l-1))
+
+A :class:`Plan` runs exactly that with NumPy calls into buffers it allocates once
+per batch size, so a training step records no graph and allocates (almost) nothing.
+It reads the same definitions as the graph: f' comes from the op registry
+(:data:`chainrule.ops.ACTIVATIONS`, in place where the op offers ``derivative_into``),
+the loss and dE/dout from :data:`chainrule.losses.LOSS_DEFS`. Two canonical
+output/loss pairs are fused, because their delta is simply ``out - target``
+(see :meth:`Plan.loss_and_grad`).
+
+Use :func:`compile_plan`; it returns None for what a plan cannot capture, and the
+caller falls back to the graph (:func:`chainrule.train.loss_and_grad_fn` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import DataError, ShapeError
+from chainrule.losses import LOSS_DEFS, LOSSES, LossDef
+from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
+from chainrule.tensor import Tensor
+
+__all__ = ["Plan", "compile_plan"]
+
+Array = np.ndarray
+
+# Output activation + loss pairs whose delta^(L) = dE/dnet^(L) is out - target, the
+# canonical pairs of generalised linear models: the f'(net) of the activation cancels
+# the 1/f'(net) hidden in the loss's dE/dout. softmax + cross-entropy:
+# dE/dnet_j = sum_i (-t_i / out_i) out_i (1[i=j] - out_j) = out_j sum_i t_i - t_j;
+# sigmoid + binary cross-entropy: (out - t) / (out (1 - out)) * out (1 - out) = out - t.
+# (identity + half squared error is canonical too; there dE/dout is already out - t.)
+_FUSED = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")}
+
+# Buffers are kept for this many batch sizes (the training batch, the last smaller
+# batch of an epoch, prediction chunks); older ones are dropped.
+_MAX_CACHED_SIZES = 4
+# Plan.forward runs at most this many numbers per layer at once.
+_FORWARD_CHUNK_NUMBERS = 1 << 20
+
+
+class _Layer:
+    """One Linear layer and the activation after it, as the plan runs them."""
+
+    __slots__ = ("linear", "op", "attrs", "forward_into", "derivative_into", "derivative", "identity",
+                 "grad_weight", "grad_bias")
+
+    def __init__(self, linear: Linear, activation: Activation | None) -> None:
+        self.linear = linear
+        name = "identity" if activation is None else activation.name
+        self.op = activation.op if activation is not None else None
+        self.attrs = dict(activation.attrs) if activation is not None else {}
+        self.identity = name == "identity"
+        self.forward_into = self.op.forward_into if self.op is not None else None
+        self.derivative_into = self.op.derivative_into if self.op is not None else None
+        self.derivative = self.op.derivative if self.op is not None else None
+        self.grad_weight = np.empty_like(linear.weight.data)
+        self.grad_bias = None if linear.bias is None else np.empty_like(linear.bias.data)
+
+
+class _Buffers:
+    """Arrays for one batch size n: net^(l), out^(l), delta^(l) and f'(net^(l)) scratch."""
+
+    def __init__(self, layers: list[_Layer], n: int, dtype: np.dtype) -> None:
+        self.n = n
+        self.net = [np.empty((n, layer.linear.n_out), dtype) for layer in layers]
+        self.out = [net if layer.identity else np.empty_like(net) for layer, net in zip(layers, self.net)]
+        self.delta: list[Array] = []
+        self.scratch: list[Array | None] = []
+        self.bias_grad: list[Array | None] = []
+        self.onehot: Array | None = None
+        self.rows = np.arange(n)
+
+    def for_backward(self, layers: list[_Layer]) -> _Buffers:
+        if not self.delta:
+            self.delta = [np.empty_like(net) for net in self.net]
+            self.scratch = [np.empty_like(net) if layer.derivative_into is not None else None
+                            for layer, net in zip(layers, self.net)]
+            # With one sample, dE/db = delta itself: the bias gradient is a view of the delta row.
+            self.bias_grad = [delta[0] if self.n == 1 else layer.grad_bias
+                              for layer, delta in zip(layers, self.delta)]
+        return self
+
+
+class Plan:
+    """Forward and backward passes of a captured MLP, into reused buffers.
+
+    Build it with :func:`compile_plan`. Parameters are read at every call (an optimizer
+    or ``load_state_dict`` may change them between calls); the structure, the loss and
+    the dtype are fixed when the plan is built. Not thread-safe: the buffers are shared.
+
+    Attributes
+    ----------
+    loss : str
+        The loss's name in :data:`chainrule.losses.LOSS_DEFS`.
+    dtype : numpy.dtype
+        The parameters' dtype; inputs and targets are cast to it.
+    n_in, n_out : int
+        Sizes of the input and output layers.
+    fused : bool
+        Whether the output activation and the loss form a canonical pair (delta = out - target).
+    """
+
+    def __init__(self, model: Sequential, pairs: list[tuple[Linear, Activation | None]], loss: LossDef,
+                 dtype: np.dtype) -> None:
+        self.model = model
+        self.loss = loss.name
+        self.dtype = dtype
+        self._loss = loss
+        self._layers = [_Layer(linear, act) for linear, act in pairs]
+        self.n_in = pairs[0][0].n_in
+        self.n_out = pairs[-1][0].n_out
+        last = pairs[-1][1]
+        self.fused = (last.name if last is not None else "identity", loss.name) in _FUSED
+        self._check_finite = bool(getattr(model, "check_finite", False))
+        self._cache: dict[int, _Buffers] = {}
+
+    def __repr__(self) -> str:
+        sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]
+        acts = ["identity" if layer.op is None else layer.op.name for layer in self._layers]
+        return f"Plan(sizes={sizes}, activations={acts}, loss={self.loss!r}, dtype={self.dtype})"
+
+    # ------------------------------------------------------------ public
+    def loss_and_grad(self, x: Any, target: Any, sample_weight: Any = None) -> float:
+        """Run forward and backward for one batch; set every ``p.grad``; return the loss E.
+
+        E = (1/N) sum_n l_n, or sum_n w_n l_n / sum_n w_n with ``sample_weight`` w, as the
+        loss functions define it. Every parameter's ``.grad`` is *replaced* by dE/dp (not
+        accumulated), an array the plan owns and overwrites on its next call.
+
+        For the fused pairs, delta^(L) = (out - target) / N without going through dE/dout:
+        softmax + ``cross_entropy`` (for target rows not summing to 1 it is
+        out * sum_k target_k - target) and sigmoid + ``binary_cross_entropy``. The graph
+        gives the same numbers up to rounding, except where it clips a saturated
+        probability to [eps, 1 - eps]; the plan's delta stays exact there.
+
+        Parameters
+        ----------
+        x : array_like, (batch, n_in)
+            Cast to the plan's dtype.
+        target : array_like
+            (batch, n_out) rows, or class indices (batch,) for the cross-entropies.
+        sample_weight : array_like (batch,), optional
+
+        Returns
+        -------
+        float
+            The batch loss E.
+        """
+        x, target = self._inputs(x, target)
+        n = x.shape[0]
+        bufs = self._buffers(n).for_backward(self._layers)
+        t = self._targets(target, n, bufs)
+        weight = None if sample_weight is None else self._weights(sample_weight, n)
+        with np.errstate(under="ignore"):
+            self._forward(x, bufs)
+            loss = self._output_delta(bufs, t, weight, n)
+            self._backward(x, bufs)
+        return loss
+
+    def forward(self, x: Any) -> Array:
+        """The network's output for ``x``: (batch, n_out) for x (batch, n_in), (n_out,) for x (n_in,).
+
+        A new array, computed chunk by chunk through the plan's buffers.
+        """
+        x = self._as_input(x)
+        single = x.ndim == 1
+        if single:
+            x = x.reshape(1, -1)
+        n = x.shape[0]
+        result = np.empty((n, self.n_out), self.dtype)
+        widest = max(layer.linear.n_out for layer in self._layers)
+        chunk = max(1, min(n, _FORWARD_CHUNK_NUMBERS // widest))
+        with np.errstate(under="ignore"):
+            for lo in range(0, n, chunk):
+                part = x[lo:lo + chunk]
+                bufs = self._buffers(part.shape[0])
+                self._forward(part, bufs)
+                result[lo:lo + part.shape[0]] = bufs.out[-1]
+        return result[0] if single else result
+
+    # ------------------------------------------------------------ the passes
+    def _forward(self, x: Array, bufs: _Buffers) -> None:
+        a = x
+        for layer, net, out in zip(self._layers, bufs.net, bufs.out):
+            linear = layer.linear
+            # np.dot and np.matmul run the same BLAS product; np.dot costs less per call.
+            np.dot(a, linear.weight.data, out=net)
+            if linear.bias is not None:
+                np.add(net, linear.bias.data, out=net)
+            if layer.forward_into is not None:
+                layer.forward_into(net, out, **layer.attrs)
+            elif not layer.identity:
+                np.copyto(out, layer.op.forward(net, **layer.attrs))
+            a = out
+
+    def _output_delta(self, bufs: _Buffers, t: Array, weight: Array | None, n: int) -> float:
+        """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1]."""
+        out, delta, loss = bufs.out[-1], bufs.delta[-1], self._loss
+        terms = loss.terms(out, t)
+        if weight is None:
+            value = float(terms.sum()) / n
+        else:
+            total = float(weight.sum())
+            value = float(np.dot(weight, terms.sum(axis=1))) / total
+        if self.fused:
+            if t is bufs.onehot or loss.name != "cross_entropy":
+                np.subtract(out, t, out=delta)
+            else:
+                np.multiply(out, t.sum(axis=1, keepdims=True), out=delta)
+                np.subtract(delta, t, out=delta)
+            grad = delta
+        else:
+            grad = loss.grad(out, t)
+        if weight is not None:
+            np.multiply(grad, (weight / total)[:, None], out=delta)
+        elif n != 1 or grad is not delta:
+            np.divide(grad, n, out=delta)
+        return value
+
+    def _backward(self, x: Array, bufs: _Buffers) -> None:
+        layers = self._layers
+        i = len(layers) - 1
+        skip_activation = self.fused  # delta^(L) is already dE/dnet
+        while i >= 0:
+            layer, delta, net, out = layers[i], bufs.delta[i], bufs.net[i], bufs.out[i]
+            # delta <- dE/dnet = dE/dout * f'(net) (for softmax-like ops, the full Jacobian's VJP).
+            if skip_activation or layer.identity:
+                skip_activation = False  # f' = 1 for the identity
+            elif layer.derivative_into is not None:
+                scratch = bufs.scratch[i]
+                layer.derivative_into(net, out, scratch, **layer.attrs)
+                np.multiply(delta, scratch, out=delta)
+            elif layer.derivative is not None:
+                np.multiply(delta, layer.derivative(net, out, **layer.attrs), out=delta)
+            else:
+                np.copyto(delta, layer.op.vjp(delta, out, net, **layer.attrs)[0])
+            linear = layer.linear
+            np.dot(x.T if i == 0 else bufs.out[i - 1].T, delta, out=layer.grad_weight)
+            linear.weight.grad = layer.grad_weight
+            if linear.bias is not None:
+                grad_bias = bufs.bias_grad[i]
+                if grad_bias is layer.grad_bias:
+                    np.add.reduce(delta, 0, None, grad_bias)
+                linear.bias.grad = grad_bias
+            if i:
+                np.dot(delta, linear.weight.data.T, out=bufs.delta[i - 1])
+            i -= 1
+
+    # ------------------------------------------------------------ buffers and checks
+    def _buffers(self, n: int) -> _Buffers:
+        bufs = self._cache.get(n)
+        if bufs is None:
+            if len(self._cache) >= _MAX_CACHED_SIZES:
+                del self._cache[next(iter(self._cache))]
+            bufs = self._cache[n] = _Buffers(self._layers, n, self.dtype)
+        return bufs
+
+    def _as_input(self, x: Any) -> Array:
+        if type(x) is not np.ndarray or x.dtype is not self.dtype:
+            x = np.asarray(x.data if isinstance(x, Tensor) else x)
+            if x.dtype.kind not in "biuf":
+                raise DataError(f"inputs must be numbers, got an array of dtype {x.dtype}")
+            x = x.astype(self.dtype, copy=False)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.n_in:
+            raise ShapeError(f"the network expects inputs of shape (batch, {self.n_in}), got shape {x.shape}")
+        if self._check_finite and not np.isfinite(x).all():
+            raise DataError("the input contains NaN or inf values; clean or impute the data first")
+        return x
+
+    def _inputs(self, x: Any, target: Any) -> tuple[Array, Any]:
+        x = self._as_input(x)
+        if x.ndim == 1:  # one sample, as the graph takes it
+            x = x.reshape(1, -1)
+            target = np.asarray(target.data if isinstance(target, Tensor) else target)
+            target = target.reshape(1) if target.ndim == 0 else target.reshape(1, -1)
+        return x, target
+
+    def _targets(self, target: Any, n: int, bufs: _Buffers) -> Array:
+        """target as (n, n_out) rows of the plan's dtype; class indices become one-hot rows."""
+        if type(target) is not np.ndarray:
+            target = np.asarray(target.data if isinstance(target, Tensor) else target)
+        kind, k = target.dtype.kind, self.n_out
+        if kind not in "biuf":
+            raise DataError(f"{self.loss}: targets must be numbers, got dtype {target.dtype}")
+        if (self._loss.class_targets and target.ndim == 1 and target.shape[0] == n
+                and (k > 1 or kind in "biu")):
+            return self._one_hot(target, n, bufs)
+        if target.ndim == 1 and k == 1 and target.shape[0] == n:
+            target = target.reshape(n, 1)
+        if target.shape != (n, k):
+            expected = f"({n}, {k})" + (f" or class indices of shape ({n},)" if self._loss.class_targets else "")
+            raise ShapeError(f"{self.loss}: target shape {target.shape} does not match the output; "
+                             f"expected {expected}")
+        return target if target.dtype is self.dtype else target.astype(self.dtype)
+
+    def _one_hot(self, labels: Array, n: int, bufs: _Buffers) -> Array:
+        if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+            raise DataError(f"{self.loss}: class-index targets must be whole numbers, got {labels[:5]}")
+        if labels.dtype != np.intp:
+            labels = labels.astype(np.intp)
+        onehot = bufs.onehot
+        if onehot is None:
+            onehot = bufs.onehot = np.empty((n, self.n_out), self.dtype)
+        onehot.fill(0)
+        try:
+            if labels.min() < 0:  # a negative index would count from the end
+                raise IndexError
+            onehot[bufs.rows, labels] = 1  # an index past the end raises IndexError
+        except IndexError:
+            raise DataError(f"{self.loss}: class indices must lie in 0..{self.n_out - 1} for {self.n_out} "
+                            f"outputs, got values from {labels.min()} to {labels.max()}") from None
+        return onehot
+
+    def _weights(self, sample_weight: Any, n: int) -> Array:
+        weight = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+        weight = weight.astype(self.dtype, copy=False).reshape(-1)
+        if weight.shape != (n,):
+            raise ShapeError(f"{self.loss}: sample_weight needs one weight per sample, shape ({n},), "
+                             f"got {weight.shape}")
+        if not np.isfinite(weight).all() or (weight < 0).any() or not weight.sum() > 0:
+            raise DataError(f"{self.loss}: sample_weight must be finite, >= 0 and not all zero")
+        return weight
+
+
+def _loss_def(loss: str | Callable[..., Any]) -> LossDef | None:
+    if isinstance(loss, str):
+        return LOSS_DEFS.get(loss)
+    name = next((name for name, fn in LOSSES.items() if fn is loss), None)
+    return None if name is None else LOSS_DEFS.get(name)
+
+
+def _pairs(model: Module) -> list[tuple[Linear, Activation | None]] | None:
+    """(Linear, activation or None) for each layer, or None when the model is anything else."""
+    if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward:
+        return None
+    pairs: list[tuple[Linear, Activation | None]] = []
+    for m in model:
+        if isinstance(m, Linear) and type(m).forward is Linear.forward:
+            pairs.append((m, None))
+        elif isinstance(m, Activation) and type(m).forward is Activation.forward and pairs and pairs[-1][1] is None:
+            # Softmax-like ops must act along the features: the plan always holds (batch, n) arrays.
+            if m.name in ("softmax", "log_softmax") and m.attrs.get("axis", -1) not in (-1, 1):
+                return None
+            pairs[-1] = (pairs[-1][0], m)
+        else:
+            return None
+    return pairs or None
+
+
+def compile_plan(model: Module, loss: str | Callable[..., Any]) -> Plan | None:
+    """A :class:`Plan` for ``model`` trained with ``loss``, or None when it cannot capture them.
+
+    Captured: a ``Sequential`` (``MLP`` included) of ``Linear`` layers, each followed by at
+    most one registered activation (softmax included), all parameters of one float dtype,
+    and a loss named in :data:`chainrule.losses.LOSS_DEFS` or given as one of the
+    :mod:`chainrule.losses` functions. Anything else (other modules, subclasses that
+    override ``forward``, a custom loss function) gives None: use the graph.
+
+    Examples
+    --------
+    >>> import numpy as np, chainrule as cr
+    >>> from chainrule.plan import compile_plan
+    >>> net, x, target = cr.examples.mazur()
+    >>> plan = compile_plan(net, "half_squared_error")
+    >>> round(plan.loss_and_grad(x, target), 9)  # Mazur's E_total
+    0.298371109
+    >>> round(float(net[2].weight.grad[0, 0]), 9)  # his dE_total/dw5
+    0.082167041
+    >>> compile_plan(net, lambda out, target, w=None: out.sum()) is None
+    True
+    """
+    definition = _loss_def(loss)
+    pairs = _pairs(model)
+    if definition is None or pairs is None:
+        return None
+    params: list[Parameter] = model.parameters()
+    dtypes = {p.data.dtype for p in params}
+    if len(dtypes) != 1:
+        return None
+    dtype = dtypes.pop()
+    if dtype.kind != "f":
+        return None
+    return Plan(model, pairs, definition, dtype)
