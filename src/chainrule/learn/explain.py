@@ -94,8 +94,9 @@ class Derivation:
         agree = "agree" if self.agree else "DISAGREE"
         checks = (Line(self.target, (), self.backprop, "backprop (the engine's backward)"),
                   Line(self.target, (), self.numeric, f"central finite difference; {agree}"))
-        return [Section(f"(a) chain rule: a sum over the {len(self.paths)} path{'s' if len(self.paths) != 1 else ''}"
-                        f" from E back to {self.names.text(self.wrt)}", (self.chain_line(),)),
+        paths = "the only path" if len(self.paths) == 1 else f"the {len(self.paths)} paths"
+        return [Section(f"(a) chain rule: a sum over {paths} from E back to {self.names.text(self.wrt)}",
+                        (self.chain_line(),)),
                 Section("the factors", tuple(self.factor_lines)),
                 Section("(b) delta form", tuple(self.delta_lines)),
                 Section("(c) check", checks)]

@@ -27,10 +27,10 @@ from chainrule.learn.network import as_sample, is_mazur, read_network
 
 __all__ = ["Trace", "Round", "trace", "MAZUR_PUBLISHED"]
 
-#: Figures printed in Mazur's post, "A Step by Step Backpropagation Example" (2015).
-MAZUR_PUBLISHED: dict[str, float] = {
-    "E_total": 0.298371109, "after_round_1": 0.291027924, "after_10000_rounds": 0.0000351085,
-    "out_o1_after_10000": 0.015912196, "out_o2_after_10000": 0.984065734,
+#: Figures printed in Mazur's post, "A Step by Step Backpropagation Example" (2015), as printed.
+MAZUR_PUBLISHED: dict[str, str] = {
+    "E_total": "0.298371109", "after_round_1": "0.291027924", "after_10000_rounds": "0.0000351085",
+    "out_o1_after_10000": "0.015912196", "out_o2_after_10000": "0.984065734",
 }
 
 

@@ -1,0 +1,148 @@
+"""``chainrule trace``, ``chainrule explain`` and ``chainrule check``: the learner tools on the command line.
+
+The network comes from ``--example mazur``, ``--model FILE`` or ``--layers ...`` flags
+(see :mod:`chainrule.cli.netspec`), the sample from ``--x`` and ``--target``.
+``--example mazur`` also brings Mazur's conventions (one bias per layer, never updated);
+``--update``, ``--update-biases``/``--no-update-biases``, ``--bias`` and ``--convention``
+override them. ``check`` exits with 0 when the formula is right, 1 when it is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from chainrule.cli.netspec import add_network_arguments, add_sample_arguments, network_from_args
+from chainrule.errors import ConfigError
+
+FORMATS = ("text", "markdown", "latex", "json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    trace = subparsers.add_parser("trace", help="every number of gradient descent on one sample, with its formula")
+    _common(trace)
+    trace.add_argument("--lr", type=float, default=0.5, help="learning rate eta (default 0.5)")
+    trace.add_argument("--steps", type=int, default=1, help="rounds of forward, backward and update (default 1)")
+    trace.add_argument("--convention", choices=("textbook", "mazur", "mazur_sequential"),
+                       help="a named set of the options below (default: textbook; mazur with --example mazur)")
+    trace.add_argument("--update", choices=("simultaneous", "sequential"),
+                       help="simultaneous (textbook) or sequential (hidden deltas use the updated weights above)")
+    trace.add_argument("--update-biases", action=argparse.BooleanOptionalAction, default=None,
+                       help="whether biases learn (Mazur's post keeps them fixed)")
+    trace.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
+                       help="trace the first and last rounds in full and tabulate the error (default: steps > 10)")
+    trace.add_argument("--digits", type=int, default=9, help="significant digits shown (default 9)")
+    trace.set_defaults(handler=run_trace)
+
+    explain = subparsers.add_parser("explain", help="dE/d(a weight, bias, net input or output) by the chain rule")
+    explain.add_argument("wrt", help="the quantity, e.g. w1, dE/dw1, b_h1, net_h1, delta_h1, out_h1, w_12^(2)")
+    _common(explain, formats=FORMATS[:3])
+    explain.set_defaults(handler=run_explain)
+
+    check = subparsers.add_parser("check", help="judge a hand-derived formula for dE/d(quantity); exit 1 if wrong")
+    check.add_argument("wrt", help="the quantity, e.g. w5 or delta_o1")
+    check.add_argument("formula", help="e.g. '(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1'")
+    check.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
+                       help="your own name for a quantity, e.g. --alias y=target_o1 (repeatable)")
+    _common(check, formats=("text", "json"))
+    check.set_defaults(handler=run_check)
+
+
+def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
+    add_network_arguments(parser)
+    add_sample_arguments(parser)
+    parser.add_argument("--loss", default="half_squared_error",
+                        help="half_squared_error (default), squared_error, mse, half_mse, cross_entropy, "
+                             "binary_cross_entropy")
+    parser.add_argument("--names", choices=("auto", "mazur", "layer"), default="auto",
+                        help="naming scheme: auto (Mazur's, extended), mazur, layer (seed 002's s_j^(l))")
+    parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
+                        help="one bias per neuron (default) or one per layer (Mazur's b1, b2)")
+    parser.add_argument("--format", choices=formats, default="text", help="output format (default text)")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    net, x, target = network_from_args(args)
+    if x is None or target is None:
+        raise ConfigError("give the sample with --x and --target (e.g. --x 0.05,0.1 --target 0.01,0.99)")
+    return net, x, target
+
+
+def _conventions(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The trace options and where they came from, flags winning over a preset."""
+    from chainrule.learn import PRESETS
+
+    preset = args.convention or ("mazur" if args.example == "mazur" else "textbook")
+    options = dict(PRESETS[preset])
+    origin = f"preset {preset!r}" + (" (from --example mazur)" if args.convention is None and preset == "mazur"
+                                     else "")
+    for key, value in (("update", args.update), ("update_biases", args.update_biases), ("bias", args.bias)):
+        if value is not None and value != options[key]:
+            options[key] = value
+            origin += f", --{key.replace('_', '-')}"
+    return options, origin
+
+
+def _print_text(result: Any) -> None:
+    if sys.stdout.isatty() and hasattr(result, "print"):
+        result.print()
+    else:
+        print(result.to_text())
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from chainrule.learn import trace
+
+    net, x, target = _inputs(args)
+    options, origin = _conventions(args)
+    result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
+                   summary=args.summary, digits=args.digits, **options)
+    if args.format == "json":
+        data = result.to_dict()
+        data["convention_origin"] = origin
+        import json
+
+        print(json.dumps(data, indent=2))
+        return 0
+    if args.format == "markdown":
+        print(result.to_markdown())
+    elif args.format == "latex":
+        print(result.to_latex())
+    else:
+        print(f"conventions from {origin}")
+        _print_text(result)
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from chainrule.learn import explain
+
+    net, x, target = _inputs(args)
+    result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
+                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"))
+    print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from chainrule.learn import check
+
+    aliases = {}
+    for item in args.alias:
+        name, sep, quantity = item.partition("=")
+        if not sep or not name.strip() or not quantity.strip():
+            raise ConfigError(f"--alias expects NAME=QUANTITY such as y=target_o1, got {item!r}")
+        aliases[name.strip()] = quantity.strip()
+    net, x, target = _inputs(args)
+    verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
+                    bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"))
+    if args.format == "json":
+        import json
+
+        print(json.dumps({"correct": verdict.correct, "quantity": verdict.target, "formula": verdict.formula,
+                          "expected": verdict.expected, "finite_difference": verdict.numeric, "got": verdict.got,
+                          "hint": verdict.hint}, indent=2))
+    else:
+        print(verdict.to_text())
+    return 0 if verdict.correct else 1
