@@ -159,12 +159,14 @@ def _split_validation(x, y, w, validation_data, validation_split, dtype):
 class _Interrupts:
     """Turns the first Ctrl-C into a request to stop at the next batch boundary.
 
-    A second Ctrl-C raises KeyboardInterrupt at once. Signal handlers can be set only
-    in the main thread; elsewhere a KeyboardInterrupt is caught where it lands.
+    A second Ctrl-C raises KeyboardInterrupt at once, which ``fit`` catches wherever it
+    lands (possibly in the middle of a step). Signal handlers can be set only in the main
+    thread; elsewhere the first KeyboardInterrupt is caught in the same way.
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self._installed = False
         self._previous: Any = None
 
     def _handler(self, signum: int, frame: Any) -> None:
@@ -175,11 +177,13 @@ class _Interrupts:
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None means a handler installed from C that Python cannot reinstate; use the default.
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
 
 
 
