@@ -15,9 +15,11 @@ Files ending in ``.gz`` are decompressed on the fly.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,15 +33,37 @@ IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 
 _UBYTE = 0x08
+_CHUNK = 1 << 20
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when its name ends in ``.gz``."""
+def _read_upto(stream: BinaryIO, n: int) -> bytearray:
+    """At most ``n`` bytes from ``stream``, in chunks, so a huge ``n`` allocates nothing up front."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = stream.read(min(n - len(data), _CHUNK))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _read_bytes(path: Path) -> bytearray:
+    """The file's content, decompressed when its name ends in ``.gz``.
+
+    Reading stops one byte past the size the header declares: a small compressed file
+    whose data inflates far beyond what its header promises is refused without being
+    inflated.
+    """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
-        return path.read_bytes()
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as stream:
+            raw = _read_upto(stream, 4)
+            if len(raw) < 4 or raw[0] or raw[1] or raw[2] != _UBYTE or raw[3] == 0:
+                return raw  # not an IDX file of unsigned bytes: the header alone says so
+            raw += _read_upto(stream, 4 * raw[3])
+            if len(raw) < 4 + 4 * raw[3]:
+                return raw
+            declared = math.prod(int(s) for s in np.frombuffer(raw, dtype=">u4", offset=4))
+            return raw + _read_upto(stream, declared + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as error:
@@ -98,9 +122,11 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     if len(raw) < header:
         raise DataError(f"{path}: header of {ndim} dimensions needs {header} bytes, the file has {len(raw)}")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
+    expected = header + math.prod(shape)
+    if len(raw) < expected:
         raise DataError(f"{path}: header says shape {shape}, so {expected:,} bytes uncompressed, "
-                        f"found {len(raw):,}; the file {what}: delete it and copy or download it again")
+                        f"found {len(raw):,}; the file truncated: delete it and copy or download it again")
+    if len(raw) > expected:
+        raise DataError(f"{path}: header says shape {shape}, so {expected:,} bytes uncompressed, found more; "
+                        "the file has trailing bytes: delete it and copy or download it again")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,10 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
         if not names:
             raise DataError(f"{path}: empty file, expected a header line with column names")
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), dtype=np.float64, ndmin=2,
-                           comments=None, quotechar='"', encoding="utf-8-sig")
+        with warnings.catch_warnings():  # a table without rows is reported below, as a DataError
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), dtype=np.float64, ndmin=2,
+                               comments=None, quotechar='"', encoding="utf-8-sig")
     except ValueError as error:
         diagnosis = _diagnose(path, delimiter, header, names)
         raise diagnosis or DataError(f"{path}: cannot read as numbers: {error}") from None
