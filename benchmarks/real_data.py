@@ -5,8 +5,9 @@ Three set-ups, each with the accuracy it should reach on the 10,000 test images:
 (a) Nielsen's network from "Neural Networks and Deep Learning", chapter 1: sizes
     [784, 30, 10], sigmoid hidden and output layers, E = 1/2 sum_k (target_k - out_k)^2,
     plain SGD with mini-batches of 10 and learning rate 3.0, 30 epochs: >= 95% on MNIST.
-(b) ReLU hidden layers [784, 512, 256, 10], softmax cross-entropy on the logits, Adam:
-    >= 98% on MNIST within 20 epochs.
+(b) ReLU hidden layers [784, 512, 256, 10], softmax cross-entropy on the logits, Adam
+    (learning rate 1e-3 annealed along a cosine to 0 over the 20 epochs): >= 98% on MNIST
+    within 20 epochs.
 (c) The same as (b) on Fashion-MNIST: >= 88%.
 
 Usage::
@@ -45,12 +46,15 @@ SETUPS = (
     Setup("a", "MNIST, Nielsen: 784-30-10 sigmoid, half squared error, SGD lr 3.0, batch 10",
           "--kind mnist --layers 784,30,10 --activation sigmoid --output-activation sigmoid "
           "--loss half_squared_error --optimizer sgd --lr 3.0 --batch-size 10 --epochs 30 --seed 0", 0.95),
-    Setup("b", "MNIST: 784-512-256-10 ReLU, softmax cross-entropy (logits), Adam lr 1e-3, batch 128",
+    Setup("b", "MNIST: 784-512-256-10 ReLU, softmax cross-entropy (logits), Adam lr 1e-3 cosine, batch 128",
           "--kind mnist --layers 784,512,256,10 --activation relu --output-activation none "
-          "--loss cross_entropy_with_logits --optimizer adam --lr 0.001 --batch-size 128 --epochs 20 --seed 0", 0.98),
-    Setup("c", "Fashion-MNIST: 784-512-256-10 ReLU, softmax cross-entropy (logits), Adam lr 1e-3, batch 128",
+          "--loss cross_entropy_with_logits --optimizer adam --lr 0.001 --lr-schedule cosine "
+          "--batch-size 128 --epochs 20 --seed 0", 0.98),
+    Setup("c", "Fashion-MNIST: 784-512-256-10 ReLU, softmax cross-entropy (logits), Adam lr 1e-3 cosine, "
+          "batch 128",
           "--kind fashion --layers 784,512,256,10 --activation relu --output-activation none "
-          "--loss cross_entropy_with_logits --optimizer adam --lr 0.001 --batch-size 128 --epochs 20 --seed 0", 0.88),
+          "--loss cross_entropy_with_logits --optimizer adam --lr 0.001 --lr-schedule cosine "
+          "--batch-size 128 --epochs 20 --seed 0", 0.88),
 )
 
 SMOKE_FLAGS = ("--epochs", "1", "--limit", "2000")

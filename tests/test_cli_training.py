@@ -131,7 +131,7 @@ def test_demo_ends_with_digits_offline(capsys, monkeypatch):
     assert out.index("Mazur") < out.index("XOR") < out.index("Handwritten digits")
     match = re.search(r"test accuracy ([\d.]+)% \((\d+) of (\d+)", out)
     # A quarter of each digit's images held out, rounded up: sum(ceil(n / 4)) over the ten classes.
-    counts = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    counts = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]  # sklearn's digits documentation
     assert float(match.group(1)) > 90 and int(match.group(3)) == sum(-(-n // 4) for n in counts)
 
 
@@ -143,3 +143,66 @@ def test_real_data_benchmark_smoke(shared_data):
     assert "chainrule train --data" in result.stdout and "--epochs 1" in result.stdout
     row = next(line for line in result.stdout.splitlines() if line.startswith("| (a)"))
     assert float(re.search(r"\| ([\d.]+)% \|", row).group(1)) > 50
+
+
+# ----------------------------------------------------------------------------- evaluate and predict
+@pytest.fixture
+def digits_model(tmp_path, capsys) -> Path:
+    path = tmp_path / "digits.safetensors"
+    code, out, _ = _run(capsys, "train", "--dataset", "digits", "--hidden", "32", "--epochs", "6", "--lr", "0.01",
+                        "--out", str(path))
+    assert code == 0 and path.is_file()
+    path.with_suffix(".txt").write_text(out)
+    return path
+
+
+def test_evaluate_repeats_the_test_accuracy_train_reported(digits_model, capsys):
+    trained = _accuracy(digits_model.with_suffix(".txt").read_text())
+    code, out, _ = _run(capsys, "evaluate", str(digits_model), "--dataset", "digits")
+    assert code == 0
+    assert float(re.search(r"accuracy ([\d.]+)%", out).group(1)) / 100 == pytest.approx(trained, abs=5e-5)
+
+
+def test_predict_csv_labels_and_probabilities(digits_model, tmp_path, capsys):
+    datasets = pytest.importorskip("sklearn.datasets")
+    reference = datasets.load_digits()
+    features = reference.data[:40] / 16.0
+    np.savetxt(tmp_path / "x.csv", np.column_stack([features, reference.target[:40]]), delimiter=",",
+               header=",".join([f"p{i}" for i in range(64)] + ["digit"]), comments="")
+    out_csv = tmp_path / "pred.csv"
+    code, _, err = _run(capsys, "predict", str(digits_model), "--csv", str(tmp_path / "x.csv"), "--target", "digit",
+                        "--out", str(out_csv))
+    assert code == 0 and "wrote 40 predictions" in err
+    table = np.genfromtxt(out_csv, delimiter=",", names=True)
+    assert table.dtype.names == ("label", *(f"p_{k}" for k in range(10)))
+    probabilities = np.column_stack([table[f"p_{k}"] for k in range(10)])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(table["label"], probabilities.argmax(axis=1))
+    # The labels are the saved network's: softmax of its logits, computed here with NumPy alone.
+    import chainrule
+
+    logits = chainrule.load(digits_model)(features.astype(np.float32)).data
+    np.testing.assert_array_equal(table["label"], logits.argmax(axis=1))
+    assert np.mean(table["label"] == reference.target[:40]) > 0.8
+
+
+def test_predict_writes_csv_to_stdout(digits_model, capsys):
+    code, out, _ = _run(capsys, "predict", str(digits_model), "--dataset", "digits")
+    lines = out.splitlines()
+    counts = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]  # the digits' classes; a fifth of each held out
+    assert code == 0 and lines[0].startswith("label,p_0,") and len(lines) == 1 + sum(-(-n // 5) for n in counts)
+
+
+def test_feature_count_mismatch_is_one_line(digits_model, tmp_path, capsys):
+    (tmp_path / "wide.csv").write_text("a,b,c\n1,2,3\n")
+    for command in ("evaluate", "predict"):
+        code, _, err = _run(capsys, command, str(digits_model), "--csv", str(tmp_path / "wide.csv"))
+        assert code == 2 and "expects 64 features per sample" in err and err.count("\n") == 1
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
+    (tmp_path / "fake.safetensors").write_bytes(b"\x80\x04not a model")
+    code, _, err = _run(capsys, "evaluate", str(tmp_path / "fake.safetensors"), "--dataset", "digits")
+    assert code == 2 and "pickle" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "evaluate", str(tmp_path / "absent.safetensors"), "--dataset", "digits")
+    assert code == 2 and "absent.safetensors" in err

@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "natural one, e.g. cross_entropy_with_logits for logits)")
     model.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad (default adam)")
     model.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    model.add_argument("--lr-schedule", default=None, metavar="NAME",
+                       help="step, exponential, cosine, invscaling or adaptive (default: a constant rate)")
     model.add_argument("--epochs", type=int, default=10, help="(default 10)")
     model.add_argument("--batch-size", type=int, default=32, help="(default 32)")
     model.add_argument("--validation-split", type=float, default=None,
@@ -336,6 +338,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     print(f"data: {data.name}, {len(x_train):,} training and {len(x_test):,} test samples, "
           f"{data.n_features} features, {what}", file=stream)
     lr = f", lr {args.lr:g}" if args.lr is not None else ""
+    lr += f" ({args.lr_schedule} schedule)" if args.lr_schedule else ""
     print(f"network: {'-'.join(map(str, model.sizes))}, {args.activation} hidden, {args.output_activation} output; "
           f"loss {loss}; {args.optimizer}{lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}",
           file=stream)
@@ -344,7 +347,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     start = time.perf_counter()
     history = fit(model, x_train, y_fit, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                   batch_size=args.batch_size, seed=args.seed, validation_split=args.validation_split,
-                  early_stopping=args.patience, metrics=(metric,), progress=False,
+                  early_stopping=args.patience, lr_schedule=args.lr_schedule, metrics=(metric,), progress=False,
                   callbacks=[LambdaCallback(on_epoch_end=table)])
     seconds = time.perf_counter() - start
     final = evaluate(model, x_test, y_eval, loss=loss, metrics=(metric,))
@@ -418,8 +421,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = load_data(args, need_train=False)
     _check_features(model, data, args.model)
     x, y = data.test
-    loss = choose_loss("auto", model, data.n_classes)
     n_out = model.layers()[-1][0].n_out
+    if n_out == 1 and _output_name(model) == "identity" and data.n_classes is not None and data.n_classes > 2:
+        data.n_classes = None  # one linear output and labels beyond 0/1: a regression model
+    loss = choose_loss("auto", model, data.n_classes)
     metric = _metrics(data.n_classes)[0]
     scores = evaluate(model, x, fit_targets(y, loss, n_out, data.n_classes, x.dtype), loss=loss, metrics=(metric,))
     print(f"{args.model} on {data.name} ({len(x):,} samples): {_describe(scores, metric, len(x))} [{loss}]")
