@@ -115,8 +115,9 @@ def _define(definition: LossDef) -> LossDef:
             return (g * grad / out.shape[0],)
         return (g * grad * (weight / np.sum(weight))[:, None],)
 
-    register(Op(definition.name, forward, vjp, formula=definition.formula,
-                derivative_formula=definition.grad_formula))
+    # Saturated outputs give gradients that round to subnormals or 0: benign underflow, as in ops.
+    register(Op(definition.name, ops._underflow_is_zero(forward), ops._underflow_is_zero(vjp),
+                formula=definition.formula, derivative_formula=definition.grad_formula))
     return definition
 
 
