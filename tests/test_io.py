@@ -209,6 +209,16 @@ def test_shapes_are_checked_against_the_file_size_before_allocating(tmp_path):
         cr.load(path)
 
 
+def test_an_architecture_larger_than_its_tensors_is_refused_before_building_it(tmp_path):
+    path = cr.save(cr.MLP([2, 3, 2], seed=0), tmp_path / "net.safetensors")
+    meta, tensors = raw_parts(path)
+    meta["architecture"]["modules"][0].update(n_in=10**9, n_out=10**9)  # 8 EB of weights if built
+    meta["architecture"]["modules"][2].update(n_in=10**9)
+    rewrite(path, meta, tensors)
+    with pytest.raises(ModelFileError, match="tensor"):
+        cr.load(path)
+
+
 def test_newer_format_version_is_refused(tmp_path):
     path = cr.save(cr.MLP([2, 2], seed=0), tmp_path / "net.safetensors")
     meta, tensors = raw_parts(path)

@@ -292,6 +292,8 @@ def test_print_progress_reports_the_stop():
     (lambda net, x, y: fit(net, np.where(x > 1, np.nan, x), y, progress=False), DataError),
     (lambda net, x, y: fit(net, x[:, 0], y, progress=False), DataError),
     (lambda net, x, y: fit(net, x, y[:-1], progress=False), DataError),
+    (lambda net, x, y: fit(net, x, np.where(x > 1, np.inf, x), loss="mse", progress=False), DataError),
+    (lambda net, x, y: fit(net, [[0.0, 1.0, 2.0], [1.0, 2.0]], [0, 1], progress=False), DataError),
     (lambda net, x, y: fit(net, x, y, optimizer="lbfgs", progress=False), ConfigError),
     (lambda net, x, y: fit(net, x, y, validation_split=0.2, validation_data=(x, y), progress=False), ConfigError),
     (lambda net, x, y: fit(net, x, y, optimizer=optim.SGD(cr.MLP([3, 3]).parameters()), progress=False),

@@ -68,7 +68,6 @@ def _describe(model: nn.Module) -> dict[str, Any]:
     """The architecture entry for a Sequential or MLP built from the vocabulary."""
     if not isinstance(model, nn.Sequential):
         raise ConfigError(f"save() writes Sequential and MLP networks, got {type(model).__name__}")
-    dropout = getattr(nn, "Dropout", None)
     modules = []
     for i, m in enumerate(model):
         if isinstance(m, nn.Linear):
@@ -78,7 +77,7 @@ def _describe(model: nn.Module) -> dict[str, Any]:
             if any(not isinstance(v, (int, float, str)) for v in attrs.values()):
                 raise ConfigError(f"module {i} ({m.name}) has attributes that are not numbers or strings: {attrs}")
             modules.append({"kind": "Activation", "name": m.name, "attrs": attrs})
-        elif dropout is not None and isinstance(m, dropout):
+        elif isinstance(m, nn.Dropout):
             modules.append({"kind": "Dropout", "p": float(m.p)})
         else:
             raise ConfigError(f"module {i} ({type(m).__name__}) cannot be saved: model files hold Linear layers, "
@@ -100,7 +99,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _build_module(path: Path, i: int, entry: Any, dtype: np.dtype) -> nn.Module:
+def _check_module(path: Path, i: int, entry: Any) -> dict[str, Any]:
+    """One architecture entry, checked against the vocabulary (nothing is built yet)."""
     where = f"architecture module {i}"
     if not isinstance(entry, dict) or entry.get("kind") not in ("Linear", "Activation", "Dropout"):
         raise _fail(path, f"{where} is not a Linear, Activation or Dropout entry: {entry!r:.200}")
@@ -110,43 +110,66 @@ def _build_module(path: Path, i: int, entry: Any, dtype: np.dtype) -> nn.Module:
         if not (_is_int(entry["n_in"]) and _is_int(entry["n_out"]) and entry["n_in"] >= 1 and entry["n_out"] >= 1
                 and isinstance(entry["bias"], bool)):
             raise _fail(path, f"{where}: Linear needs integer sizes >= 1 and a boolean bias, got {entry}")
-        return nn.Linear(entry["n_in"], entry["n_out"], bias=entry["bias"], init="zeros", dtype=dtype)
-    if kind == "Dropout":
+    elif kind == "Dropout":
         _check_keys(path, entry, {"kind", "p"}, where)
-        dropout = getattr(nn, "Dropout", None)
-        if dropout is None:
-            raise _fail(path, "the network uses Dropout, which this version of chainrule does not have")
-        if not (isinstance(entry["p"], (int, float)) and 0 <= entry["p"] < 1):
+        if not (isinstance(entry["p"], (int, float)) and not isinstance(entry["p"], bool) and 0 <= entry["p"] < 1):
             raise _fail(path, f"{where}: Dropout needs 0 <= p < 1, got {entry['p']!r}")
-        return dropout(float(entry["p"]))
-    _check_keys(path, entry, {"kind", "name", "attrs"}, where)
-    name, attrs = entry["name"], entry["attrs"]
-    if name not in _ACTIVATIONS or not isinstance(attrs, dict):
-        raise _fail(path, f"{where}: unknown activation {name!r}; files may use {', '.join(_ACTIVATIONS)}")
-    cls, allowed = _ACTIVATIONS[name]
-    for key, value in attrs.items():
-        rule = allowed.get(key)
-        ok = (rule is float and isinstance(value, (int, float)) and not isinstance(value, bool)
-              and math.isfinite(value)) or (rule is int and _is_int(value)) \
-            or (isinstance(rule, tuple) and value in rule)
-        if not ok:
-            raise _fail(path, f"{where}: {name} does not accept the attribute {key}={value!r}")
-    return cls(**attrs)
+    else:
+        _check_keys(path, entry, {"kind", "name", "attrs"}, where)
+        name, attrs = entry["name"], entry["attrs"]
+        if name not in _ACTIVATIONS or not isinstance(attrs, dict):
+            raise _fail(path, f"{where}: unknown activation {name!r}; files may use {', '.join(_ACTIVATIONS)}")
+        allowed = _ACTIVATIONS[name][1]
+        for key, value in attrs.items():
+            rule = allowed.get(key)
+            ok = (rule is float and isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value)) or (rule is int and _is_int(value)) \
+                or (isinstance(rule, tuple) and value in rule)
+            if not ok:
+                raise _fail(path, f"{where}: {name} does not accept the attribute {key}={value!r}")
+    return entry
 
 
-def _build(path: Path, arch: Any, dtype: np.dtype) -> nn.Sequential:
+def _check_architecture(path: Path, arch: Any) -> list[dict[str, Any]]:
+    """The architecture's module entries, checked, with consecutive layers fitting together."""
     if not isinstance(arch, dict):
         raise _fail(path, "the architecture is missing")
     _check_keys(path, arch, {"container", "check_finite", "modules"}, "the architecture")
     if arch["container"] not in ("MLP", "Sequential") or not isinstance(arch["check_finite"], bool) \
             or not isinstance(arch["modules"], list) or not arch["modules"]:
         raise _fail(path, f"the architecture is not a non-empty MLP or Sequential: {arch!r:.200}")
-    modules = [_build_module(path, i, entry, dtype) for i, entry in enumerate(arch["modules"])]
-    linears = [m for m in modules if isinstance(m, nn.Linear)]
+    entries = [_check_module(path, i, entry) for i, entry in enumerate(arch["modules"])]
+    linears = [e for e in entries if e["kind"] == "Linear"]
     for a, b in zip(linears, linears[1:]):
-        if a.n_out != b.n_in:
-            raise _fail(path, f"the layers do not fit together: Linear({a.n_in}, {a.n_out}) then "
-                              f"Linear({b.n_in}, {b.n_out})")
+        if a["n_out"] != b["n_in"]:
+            raise _fail(path, f"the layers do not fit together: Linear({a['n_in']}, {a['n_out']}) then "
+                              f"Linear({b['n_in']}, {b['n_out']})")
+    return entries
+
+
+def _parameter_shapes(entries: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape that the architecture needs (Sequential names parameters by position)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, e in enumerate(entries):
+        if e["kind"] == "Linear":
+            shapes[f"model/{i}.weight"] = (e["n_in"], e["n_out"])
+            if e["bias"]:
+                shapes[f"model/{i}.bias"] = (e["n_out"],)
+    return shapes
+
+
+def _make_module(entry: dict[str, Any], dtype: np.dtype) -> nn.Module:
+    if entry["kind"] == "Linear":
+        return nn.Linear(entry["n_in"], entry["n_out"], bias=entry["bias"], init="zeros", dtype=dtype)
+    if entry["kind"] == "Dropout":
+        return nn.Dropout(float(entry["p"]))
+    return _ACTIVATIONS[entry["name"]][0](**entry["attrs"])
+
+
+def _build(arch: dict[str, Any], entries: list[dict[str, Any]], dtype: np.dtype) -> nn.Sequential:
+    """The network for checked entries: an MLP when the file says so and the layout is MLP's."""
+    modules = [_make_module(e, dtype) for e in entries]
+    linears = [m for m in modules if isinstance(m, nn.Linear)]
     layout = _mlp_layout(modules) if arch["container"] == "MLP" else None
     if layout is not None:
         acts, drops = layout
@@ -172,8 +195,7 @@ def _mlp_layout(modules: list[nn.Module]) -> tuple[list[nn.Activation], list[flo
         biases.add(modules[i].bias is not None)
         acts.append(modules[i + 1])
         i += 2
-        dropout = getattr(nn, "Dropout", None)
-        if i < len(modules) and dropout is not None and isinstance(modules[i], dropout):
+        if i < len(modules) and isinstance(modules[i], nn.Dropout):
             if modules[i].p == 0 or i == len(modules) - 1:
                 return None
             drops.append(modules[i].p)
@@ -415,24 +437,26 @@ def _read(path: str | Path) -> tuple[dict[str, Any], nn.Sequential, dict[str, np
     path = Path(path)
     meta, table = _read_header(path)
     dtype = np.dtype(meta["dtype"])
-    model = _build(path, meta.get("architecture"), dtype)
-    expected = {f"model/{name}": p for name, p in model.named_parameters()}
+    arch = meta.get("architecture")
+    entries = _check_architecture(path, arch)
+    expected = _parameter_shapes(entries)  # checked against the tensors before any layer is built
     extra = sorted(set(table) - set(expected))
     missing = sorted(set(expected) - set(table))
     if missing or any(not name.startswith("state/") or meta["kind"] == "model" for name in extra):
         raise _fail(path, f"the tensors do not match the architecture: missing {missing}, unexpected {extra}")
-    for name, p in expected.items():
-        if tuple(table[name]["shape"]) != p.data.shape or table[name]["dtype"] != _FLOAT_DTYPES[meta["dtype"]]:
+    for name, shape in expected.items():
+        if tuple(table[name]["shape"]) != shape or table[name]["dtype"] != _FLOAT_DTYPES[meta["dtype"]]:
             raise _fail(path, f"tensor {name} is {table[name]['dtype']} {tuple(table[name]['shape'])}, the "
-                              f"architecture needs {_FLOAT_DTYPES[meta['dtype']]} {p.data.shape}")
+                              f"architecture needs {_FLOAT_DTYPES[meta['dtype']]} {shape}")
+    model = _build(arch, entries, dtype)
     from safetensors.numpy import load_file
 
     try:
         arrays = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types
         raise _fail(path, f"the tensor data cannot be read ({error})") from None
-    for name, p in expected.items():
-        p.data = np.array(arrays.pop(name), dtype=dtype, copy=True)
+    for name, p in model.named_parameters():
+        p.data = np.array(arrays.pop(f"model/{name}"), dtype=dtype, copy=True)
     return meta, model, arrays
 
 

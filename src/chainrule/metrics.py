@@ -218,7 +218,7 @@ def model_dtype(model: Module) -> np.dtype:
 
 def as_inputs(data: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
     """``data`` as a finite, C-contiguous (n_samples, n_features) array of ``dtype``."""
-    array = np.asarray(data.data if isinstance(data, Tensor) else data)
+    array = _as_array(data, what, "features")
     if array.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numbers, got an array of dtype {array.dtype}")
     if array.ndim != 2:
@@ -234,14 +234,24 @@ def as_inputs(data: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
 
 def as_targets(data: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
     """Targets with one row per sample; float and boolean targets take ``dtype``, class indices stay integers."""
-    array = np.asarray(data.data if isinstance(data, Tensor) else data)
+    array = _as_array(data, what, "targets")
     if array.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numbers, got an array of dtype {array.dtype}")
     if array.ndim == 0 or array.shape[0] != n:
         raise DataError(f"{what} must hold one target per sample ({n}), got shape {array.shape}")
     if array.dtype.kind in "fb":
         array = array.astype(dtype, copy=False)
+        if not np.isfinite(array).all():
+            raise DataError(f"{what} contains NaN or inf; clean or drop those samples first")
     return array
+
+
+def _as_array(data: Any, what: str, items: str) -> np.ndarray:
+    try:
+        return np.asarray(data.data if isinstance(data, Tensor) else data)
+    except ValueError:  # NumPy refuses rows of different lengths
+        raise DataError(f"{what} has rows of different lengths; every sample needs the same number of "
+                        f"{items}") from None
 
 
 def as_weights(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
