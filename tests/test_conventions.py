@@ -25,9 +25,15 @@ def test_first_round_sequential_is_mazurs_0_291027924():
     assert simultaneous.errors[1] == pytest.approx(0.29102777369359933, rel=1e-13)
 
 
-def test_after_10000_rounds():
-    simultaneous, _ = _mazur_run(10000, update="simultaneous")
-    sequential, net = _mazur_run(10000, update="sequential")
+@pytest.fixture(scope="module")
+def long_runs():
+    """Mazur's conventions, 10,000 updates, each update rule (run once for the module)."""
+    return {update: _mazur_run(10000, update=update) for update in ("simultaneous", "sequential")}
+
+
+def test_after_10000_rounds(long_runs):
+    simultaneous, _ = long_runs["simultaneous"]
+    sequential, net = long_runs["sequential"]
     # His "0.0000351085 after 10,000 rounds" is the error computed in round 10,000 (after 9,999 updates).
     assert round(float(simultaneous.errors[9999]), 10) == 0.0000351085
     assert simultaneous.errors[10000] == pytest.approx(3.510187783e-05, rel=1e-9)
@@ -141,3 +147,27 @@ def test_bad_conventions_are_refused():
         gradient_descent(net, x, target, steps=-1)
     with pytest.raises(ConfigError, match="lr"):
         gradient_descent(net, x, target, lr=0)
+
+
+def test_every_figure_in_docs_conventions_is_reproduced(long_runs):
+    """The table of docs/conventions.md: each number, as printed, is one of the runs' figures."""
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "conventions.md"
+    if not doc.exists():
+        pytest.skip("docs/conventions.md is not in this checkout")
+    table = "\n".join(line for line in doc.read_text().splitlines() if line.startswith("| **"))
+    figures = []
+    for run, _ in long_runs.values():
+        figures += [*run.errors[:2], *run.errors[-2:], *run.output.ravel()]
+    for options in ({}, {"bias": "shared"}, *({"loss": loss, "update_biases": False}
+                                             for loss in ("squared_error", "mse", "half_mse"))):
+        net, x, target = cr.examples.mazur()
+        run = gradient_descent(net, x, target, 1, 0.5, **options)
+        figures += [*run.errors, *net.state_dict()["0.bias"], *net.state_dict()["2.bias"]]
+    printed = re.findall(r"(?<![\w.])\d\.\d{6,}", table)
+    assert len(printed) >= 25
+    missing = [p for p in printed
+               if not any(abs(f - float(p)) <= 0.5 * 10.0 ** -len(p.split(".")[1]) + 1e-17 for f in figures)]
+    assert not missing
