@@ -278,3 +278,13 @@ def test_rich_tables_and_the_plain_text_fallback(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rich.console", None)
     t.print()
     assert capsys.readouterr().out.strip() == t.to_text().strip()
+
+
+def test_chainrule_exports_the_tools_lazily_and_imports_numpy_alone():
+    import subprocess
+
+    code = ("import sys, chainrule as cr; assert 'chainrule.learn' not in sys.modules; "
+            "t = cr.trace(*cr.examples.mazur()); cr.explain, cr.check; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sympy', 'rich', 'matplotlib', 'scipy', 'torch'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

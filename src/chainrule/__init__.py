@@ -37,5 +37,16 @@ __all__ = [
     "gradcheck", "check_vjp", "GradcheckReport",
     "fit", "evaluate", "predict", "History", "save", "load",
     "callbacks", "errors", "examples", "functional", "init", "losses", "metrics", "ops", "optim", "schedules",
-    "__version__",
+    "trace", "explain", "check", "__version__",
 ]
+
+_LEARNER_TOOLS = ("trace", "explain", "check")
+
+
+def __getattr__(name: str):
+    """The learner tools (``chainrule.trace``, ``explain``, ``check``) load on first use."""
+    if name in _LEARNER_TOOLS:
+        from chainrule import learn
+
+        return getattr(learn, name)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
