@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 from matplotlib.colors import to_hex  # noqa: E402
 
 import chainrule as cr  # noqa: E402
+import chainrule.datasets  # noqa: E402, F401
 from chainrule.errors import ConfigError, DataError, ShapeError  # noqa: E402
 from chainrule.plot import (  # noqa: E402
     decision_grid,
@@ -311,6 +312,22 @@ def test_boundary_binary_probability_shading():
     points = [c for c in fig.axes[0].collections if c.get_label() == "1"][0]
     np.testing.assert_array_equal(points.get_offsets(), data[y == 1])
     assert to_hex(points.get_facecolor()[0]) == NEGATIVE
+
+
+def test_boundary_and_diagram_of_a_chainrule_estimator():
+    import warnings
+
+    from chainrule.sklearn import MLPClassifier
+
+    data, y = cr.datasets.moons(100, noise=0.2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short run that has not converged
+        model = MLPClassifier((5,), max_iter=100, random_state=0).fit(data, y)
+    grid = decision_grid(model, data, y, resolution=30)
+    np.testing.assert_array_equal(grid.labels.ravel(), model.predict(grid.points))
+    np.testing.assert_allclose(grid.proba.ravel(), model.predict_proba(grid.points)[:, 1])
+    fig = draw_network(model)
+    assert len(_by_gid(fig, "neuron:")) == len(_by_gid(fig, "name:")) == 2 + 5 + 1
 
 
 def test_boundary_equals_network_outputs():

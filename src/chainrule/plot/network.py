@@ -40,6 +40,14 @@ def format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _unwrap(net: Any) -> Any:
+    """The network itself: a fitted chainrule estimator's ``model_``, or ``net``."""
+    from chainrule.nn import Sequential
+
+    inner = getattr(net, "model_", None)
+    return inner if not isinstance(net, Sequential) and isinstance(inner, Sequential) else net
+
+
 def _check_network(net: Any) -> list[Any]:
     from chainrule.nn import Linear, Sequential
 
@@ -76,8 +84,9 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
 
     Parameters
     ----------
-    net : Sequential or MLP
-        The network; weight[i, j] of each Linear is the edge from neuron i to neuron j.
+    net : Sequential, MLP or fitted chainrule estimator
+        The network (an estimator's ``model_``); weight[i, j] of each Linear is the edge
+        from neuron i to neuron j.
     x : array_like, shape (n_in,) or (1, n_in), optional
         One sample: each neuron then shows its net and out for it.
     target : array_like, shape (n_out,) or (1, n_out), optional
@@ -129,6 +138,7 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
     if target is not None and x is None:
         raise ConfigError("a target needs its sample: pass x as well")
     path = _figure.check_path(path)
+    net = _unwrap(net)
     linears = _check_network(net)
     sizes = [linears[0].n_in] + [m.n_out for m in linears]
     has_bias = [m.bias is not None for m in linears]
