@@ -33,6 +33,11 @@ def _target_index(target: str | int, names: list[str] | None, n_cols: int, path:
     return int(target) % n_cols
 
 
+def _not_text(path: Path, error: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path}: expected a UTF-8 text table, found the byte 0x{error.object[error.start]:02x}, "
+                     "which is not UTF-8; the file is binary or in another encoding (save it as UTF-8 CSV)")
+
+
 def _diagnose(path: Path, delimiter: str, header: bool, names: list[str] | None) -> DataError | None:
     """Find the first ragged row or non-numeric cell, with its line number, for the error message."""
     with open(path, newline="", encoding="utf-8-sig") as stream:
@@ -106,8 +111,11 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
         raise DataError(f"{path}: CSV file not found" if not path.exists() else f"{path}: not a file")
     names = None
     if header:
-        with open(path, newline="", encoding="utf-8-sig") as stream:
-            names = [name.strip() for name in next(csv.reader(stream, delimiter=delimiter), [])]
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as stream:
+                names = [name.strip() for name in next(csv.reader(stream, delimiter=delimiter), [])]
+        except UnicodeDecodeError as error:
+            raise _not_text(path, error) from None
         if not names:
             raise DataError(f"{path}: empty file, expected a header line with column names")
     try:
@@ -116,6 +124,8 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
             table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), dtype=np.float64, ndmin=2,
                                comments=None, quotechar='"', encoding="utf-8-sig")
     except ValueError as error:
+        if isinstance(error, UnicodeDecodeError):
+            raise _not_text(path, error) from None
         diagnosis = _diagnose(path, delimiter, header, names)
         raise diagnosis or DataError(f"{path}: cannot read as numbers: {error}") from None
     if table.size == 0:
