@@ -144,6 +144,15 @@ class Derivation:
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<li><code>{html.escape(row)}</code></li>" for row in self.path_table())
+        return (f"<p>{html.escape(self.parameter_note())}</p>"
+                + render.sections_html(self.sections()[:1], self.names, self.values, self.digits)
+                + f"<ul>{rows}</ul>"
+                + render.sections_html(self.sections()[1:], self.names, self.values, self.digits))
+
 
 def resolve_wrt(names: Names, wrt: str) -> Entry:
     """The quantity to differentiate by: a weight, a bias, a net input or an output.
