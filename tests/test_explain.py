@@ -125,3 +125,15 @@ def test_renderings_and_bad_names():
     with pytest.raises(ConfigError, match="weight, a bias"):
         explain(net, "target_o1", x, target)
     assert explain(net, "x_1^(1)", x, target, names="layer").backprop == pytest.approx(d.values["dE_dout_h1"])
+
+
+def test_float32_networks_stay_float32_and_still_agree():
+    import numpy as np
+
+    from chainrule.learn import check
+
+    net = cr.MLP([2, 2, 1], activation="tanh", output_activation="sigmoid", seed=0, dtype=np.float32)
+    x, target = np.array([[0.2, 0.4]], dtype=np.float32), np.array([[0.7]], dtype=np.float32)
+    d = explain(net, "w1", x, target)
+    assert d.agree and d.backprop == pytest.approx(d.numeric, rel=1e-2)
+    assert check(net, "w1", "delta_h1*i1", x, target).correct

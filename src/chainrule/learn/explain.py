@@ -377,6 +377,9 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     last = len(network.layers)
     example = (scheme.weight(last, 0, min(1, network.sizes[-1] - 1)), scheme.out(last - 1, 0),
                scheme.net(last, min(1, network.sizes[-1] - 1)))
+    # float32 rounds E to ~1e-7, so its difference quotient needs a larger step and looser agreement.
+    double = network.layers[0].linear.weight.dtype == np.float64
+    eps, rtol, atol = (1e-6, 1e-5, 1e-8) if double else (1e-3, 1e-2, 1e-4)
     return Derivation(scheme, entry.ascii, target_name, paths, factor_lines, delta_lines, values[target_name],
-                      _finite_difference(reference, x, target, spec, entry, convention.bias), values,
-                      scheme.parameters(), example, digits)
+                      _finite_difference(reference, x, target, spec, entry, convention.bias, eps), values,
+                      scheme.parameters(), example, digits, rtol, atol)
