@@ -1,0 +1,318 @@
+"""chainrule.sklearn against scikit-learn itself: the same random_state gives the same model.
+
+Every parity test fits scikit-learn's estimator and ours with the same settings and
+compares weights, losses and curves to 1e-8. The options beyond scikit-learn are
+checked against PyTorch in float64 (one full-batch gradient step) and by showing
+that each changes what it should and nothing else.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import neural_network as sk
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from chainrule.errors import ConfigError, DataError
+from chainrule.nn import MLP
+from chainrule.sklearn import MLPClassifier, MLPRegressor
+from chainrule.tensor import Tensor
+
+ATOL = 1e-8
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1 or larger than sample size"),
+]
+
+
+# ------------------------------------------------------------------ data and helpers
+def _classification(n_classes=3, n=60, seed=0):
+    x, y = make_classification(n, 5, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=seed)
+    return x, y
+
+
+def _regression(n_targets=1, n=50):
+    x, y = make_regression(n, 4, n_targets=n_targets, noise=0.1, random_state=0)
+    return x, y / 100
+
+
+def _fit_pair(ours_cls, ref_cls, x, y, fit_kw=None, **params):
+    """Fit ours and scikit-learn's with the same parameters; scikit-learn's underflows are its own."""
+    fit_kw = fit_kw or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with np.errstate(under="ignore"):
+            ref = ref_cls(**params).fit(x, y, **fit_kw)
+        ours = ours_cls(**params).fit(x, y, **fit_kw)
+    return ours, ref
+
+
+def _assert_same_model(ours, ref, atol=ATOL):
+    assert len(ours.coefs_) == len(ref.coefs_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+    for name in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_", "n_features_in_"):
+        assert getattr(ours, name) == getattr(ref, name), name
+    np.testing.assert_allclose(ours.loss_, ref.loss_, rtol=1e-9, atol=atol)
+    for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+        a, b = getattr(ours, name, "absent"), getattr(ref, name, "absent")
+        if b is None or isinstance(b, str):
+            assert a == b, name
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=atol, err_msg=name)
+
+
+SMALL = dict(hidden_layer_sizes=(7, 4), max_iter=6, random_state=3, batch_size=16)
+
+
+# ------------------------------------------------------------------ parity with scikit-learn
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+def test_classifier_matches_sklearn(solver, activation):
+    x, y = _classification(3)
+    ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, x, y, solver=solver, activation=activation,
+                          learning_rate_init=0.05, **SMALL)
+    _assert_same_model(ours, ref)
+    np.testing.assert_array_equal(ours.classes_, ref.classes_)
+    with np.errstate(under="ignore"):
+        expected = ref.predict_proba(x), ref.predict_log_proba(x), ref.predict(x), ref.score(x, y)
+    np.testing.assert_allclose(ours.predict_proba(x), expected[0], atol=ATOL)
+    np.testing.assert_allclose(ours.predict_log_proba(x), expected[1], atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(x), expected[2])
+    assert ours.score(x, y) == expected[3]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("target", ["binary", "multilabel", "strings"])
+def test_classifier_targets_match_sklearn(solver, target):
+    x, y = _classification(2)
+    if target == "multilabel":
+        x, y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    elif target == "strings":
+        y = np.array(["cat", "dog", "emu"])[_classification(3)[1]]
+    ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, x, y, solver=solver, learning_rate_init=0.05, **SMALL)
+    _assert_same_model(ours, ref)
+    np.testing.assert_array_equal(ours.predict(x), ref.predict(x))
+    np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=ATOL)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("case", ["single", "multi", "poisson"])
+def test_regressor_matches_sklearn(solver, case):
+    x, y = _regression(2 if case == "multi" else 1)
+    params = dict(SMALL, solver=solver, learning_rate_init=0.01)
+    if case == "poisson":
+        y = np.random.default_rng(0).poisson(np.exp(x[:, 0] / 3))
+        params["loss"] = "poisson"
+    ours, ref = _fit_pair(MLPRegressor, sk.MLPRegressor, x, y, **params)
+    _assert_same_model(ours, ref)
+    np.testing.assert_allclose(ours.predict(x), ref.predict(x), atol=1e-7)
+    np.testing.assert_allclose(ours.score(x, y), ref.score(x, y), atol=ATOL)
+
+
+SGD_VARIANTS = {
+    "plain": dict(momentum=0.0),
+    "momentum": dict(nesterovs_momentum=False),
+    "nesterov": dict(),
+    "invscaling": dict(learning_rate="invscaling", power_t=0.3),
+    # a tol this large means no epoch improves: eta is divided by 5 until it is <= 1e-6, then training stops
+    "adaptive": dict(learning_rate="adaptive", tol=0.5, n_iter_no_change=1, learning_rate_init=1e-5, max_iter=20),
+    "no_shuffle": dict(shuffle=False),
+    "big_batch": dict(batch_size=1000),
+    "tol_stop": dict(tol=0.05, n_iter_no_change=2, max_iter=50),
+    "early_stopping": dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3, max_iter=30),
+    "early_adaptive": dict(early_stopping=True, learning_rate="adaptive", tol=0.5, n_iter_no_change=1,
+                           learning_rate_init=1e-5, max_iter=20),
+}
+
+
+@pytest.mark.parametrize("variant", list(SGD_VARIANTS))
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+def test_sgd_variants_match_sklearn(variant, estimator):
+    params = dict(SMALL, solver="sgd", learning_rate_init=0.05)
+    params.update(SGD_VARIANTS[variant])
+    if estimator == "classifier":
+        x, y = _classification(2, n=80)
+        ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, x, y, **params)
+    else:
+        x, y = _regression(1, n=80)
+        ours, ref = _fit_pair(MLPRegressor, sk.MLPRegressor, x, y, **params)
+    _assert_same_model(ours, ref)
+    if variant == "adaptive":
+        assert ours.n_iter_ < params["max_iter"]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sample_weight_matches_sklearn(solver, early_stopping):
+    x, y = _classification(3, n=80)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, len(y))
+    ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, x, y, {"sample_weight": w}, solver=solver,
+                          early_stopping=early_stopping and solver != "lbfgs", learning_rate_init=0.05, **SMALL)
+    _assert_same_model(ours, ref)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_input_matches_sklearn(fmt, solver):
+    x, y = _classification(3)
+    x[np.abs(x) < 0.8] = 0
+    xs = sp.csr_matrix(x) if fmt == "csr" else sp.csc_matrix(x)
+    ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, xs, y, solver=solver, learning_rate_init=0.05, **SMALL)
+    _assert_same_model(ours, ref)
+    dense = MLPClassifier(solver=solver, learning_rate_init=0.05, **SMALL).fit(x, y)
+    np.testing.assert_allclose(ours.predict_proba(xs), dense.predict_proba(x), atol=1e-12)
+
+
+def test_float32_stays_float32_and_matches_sklearn():
+    x, y = _classification(3)
+    x32 = x.astype(np.float32)
+    ours, ref = _fit_pair(MLPClassifier, sk.MLPClassifier, x32, y, solver="adam", learning_rate_init=0.05, **SMALL)
+    assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
+    assert ours.model_.dtype == np.float32 and ours.predict_proba(x32).dtype == np.float32
+    _assert_same_model(ours, ref, atol=1e-4)
+
+
+def test_warm_start_and_partial_fit_match_sklearn():
+    x, y = _classification(3)
+    params = dict(SMALL, solver="adam", learning_rate_init=0.05)
+    ours, ref = MLPClassifier(warm_start=True, **params), sk.MLPClassifier(warm_start=True, **params)
+    with warnings.catch_warnings(), np.errstate(under="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(2):
+            ours.fit(x, y)
+            ref.fit(x, y)
+    _assert_same_model(ours, ref)
+    ours, ref = MLPClassifier(**params), sk.MLPClassifier(**params)
+    for lo in (0, 20, 40):
+        ours.partial_fit(x[lo:lo + 20], y[lo:lo + 20], classes=[0, 1, 2])
+        ref.partial_fit(x[lo:lo + 20], y[lo:lo + 20], classes=[0, 1, 2])
+    _assert_same_model(ours, ref)
+    reg, ref_reg = MLPRegressor(**params), sk.MLPRegressor(**params)
+    xr, yr = _regression()
+    for _ in range(3):
+        reg.partial_fit(xr, yr)
+        ref_reg.partial_fit(xr, yr)
+    _assert_same_model(reg, ref_reg)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_convergence_warning_when_max_iter_is_reached(solver):
+    x, y = _classification(3)
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(solver=solver, max_iter=2, random_state=0).fit(x, y)
+
+
+# ------------------------------------------------------------------ the same errors
+def _messages(make_call):
+    """The exception type and message from scikit-learn's estimators and ours."""
+    out = []
+    for module in (sk, None):
+        classes = (sk.MLPClassifier, sk.MLPRegressor) if module else (MLPClassifier, MLPRegressor)
+        with pytest.raises(Exception) as info:
+            make_call(*classes)
+        out.append(info.value)
+    return out
+
+
+X_ERR, Y_ERR = _classification(3, n=30)
+
+ERROR_CASES = {
+    "hidden_size_zero": lambda clf, reg: clf(hidden_layer_sizes=[3, 0]).fit(X_ERR, Y_ERR),
+    "partial_fit_early_stopping": lambda clf, reg: clf(early_stopping=True).partial_fit(X_ERR, Y_ERR,
+                                                                                         classes=[0, 1, 2]),
+    "partial_fit_without_classes": lambda clf, reg: clf().partial_fit(X_ERR, Y_ERR),
+    "partial_fit_new_class": lambda clf, reg: clf(max_iter=2).partial_fit(X_ERR, Y_ERR, classes=[0, 1, 2])
+    .partial_fit(X_ERR, Y_ERR + 1),
+    "warm_start_new_classes": lambda clf, reg: clf(warm_start=True, max_iter=2).fit(X_ERR, Y_ERR).fit(X_ERR, Y_ERR + 1),
+    "validation_too_small": lambda clf, reg: clf(early_stopping=True, validation_fraction=0.01).fit(X_ERR, Y_ERR),
+    "wrong_n_features": lambda clf, reg: clf(max_iter=2).fit(X_ERR, Y_ERR).predict(X_ERR[:, :3]),
+    "nan_input": lambda clf, reg: reg().fit(np.where(X_ERR > 2, np.nan, X_ERR), Y_ERR),
+    "continuous_labels": lambda clf, reg: clf().fit(X_ERR, X_ERR[:, 0]),
+    "bad_solver": lambda clf, reg: clf(solver="newton").fit(X_ERR, Y_ERR),
+    "bad_alpha": lambda clf, reg: reg(alpha=-1.0).fit(X_ERR, Y_ERR),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_errors_match_sklearn(case):
+    with warnings.catch_warnings(), np.errstate(under="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs, ours = _messages(ERROR_CASES[case])
+    assert isinstance(ours, type(theirs)) or isinstance(ours, ValueError) and isinstance(theirs, ValueError)
+    assert isinstance(ours, (ConfigError, DataError)), type(ours)
+    if case.startswith("bad_"):
+        assert isinstance(ours, InvalidParameterError)
+        name = case.removeprefix("bad_")
+        assert f"The '{name}' parameter of" in str(ours) and f"The '{name}' parameter of" in str(theirs)
+    else:
+        assert str(ours) == str(theirs)
+
+
+def test_partial_fit_needs_a_stochastic_solver_and_predict_a_fit():
+    for cls in (MLPClassifier, MLPRegressor):
+        assert not hasattr(cls(solver="lbfgs"), "partial_fit")
+        assert hasattr(cls(solver="sgd"), "partial_fit")
+        with pytest.raises(NotFittedError):
+            cls().predict(X_ERR)
+
+
+# ------------------------------------------------------------------ pipelines, search, persistence
+def test_pipeline_and_grid_search_choose_as_sklearn_does():
+    x, y = _classification(3, n=90)
+    params = dict(solver="lbfgs", max_iter=20, random_state=0)
+    grid = {"mlpclassifier__alpha": [1e-4, 1.0], "mlpclassifier__hidden_layer_sizes": [(3,), (8,)]}
+    results = []
+    for cls in (MLPClassifier, sk.MLPClassifier):
+        search = GridSearchCV(make_pipeline(StandardScaler(), cls(**params)), grid, cv=3)
+        with warnings.catch_warnings(), np.errstate(under="ignore" if cls is sk.MLPClassifier else "raise"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            results.append(search.fit(x, y))
+    ours, ref = results
+    assert ours.best_params_ == ref.best_params_
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], atol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=ATOL)
+
+
+def test_pickle_and_joblib_round_trip(tmp_path):
+    x, y = _classification(3)
+    est = MLPClassifier(solver="adam", learning_rate_init=0.05, **SMALL)
+    est.partial_fit(x, y, classes=[0, 1, 2])
+    copies = [pickle.loads(pickle.dumps(est))]
+    joblib.dump(est, tmp_path / "mlp.joblib")
+    copies.append(joblib.load(tmp_path / "mlp.joblib"))
+    est.partial_fit(x, y)
+    for copy in copies:
+        assert isinstance(copy.model_, MLP)
+        copy.partial_fit(x, y)  # the optimizer's moments travel too: the next epoch is the same
+        _assert_same_model(copy, est, atol=0)
+        np.testing.assert_array_equal(copy.predict_proba(x), est.predict_proba(x))
+
+
+def test_coefs_are_the_networks_arrays():
+    x, y = _classification(3)
+    est = MLPClassifier(max_iter=3, **{k: v for k, v in SMALL.items() if k != "max_iter"})
+    with pytest.warns(ConvergenceWarning):
+        est.fit(x, y)
+    assert est.coefs_[0] is est.model_[0].weight.data
+    est.coefs_ = [np.zeros_like(c) for c in est.coefs_]
+    out = est.model_(Tensor(x)).data
+    np.testing.assert_allclose(out, np.tile(est.predict_proba(x[:1]), (len(x), 1)))
+    np.testing.assert_allclose(est.predict_proba(x)[0], _softmax(est.intercepts_[-1]))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
