@@ -25,7 +25,7 @@ from chainrule.learn.conventions import Convention, LossSpec, get_loss_spec
 from chainrule.learn.network import Layer, Network, as_sample, observe, read_network
 from chainrule.tensor import Tensor, no_grad
 
-__all__ = ["StepRecord", "Descent", "take_step", "gradient_descent", "evaluate"]
+__all__ = ["StepRecord", "Descent", "take_step", "gradient_descent", "evaluate", "check_shared_biases"]
 
 
 @dataclass

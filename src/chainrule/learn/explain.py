@@ -249,7 +249,7 @@ def _factor_line(maker: LineMaker, names: Names, factor: str) -> Line:
     entry = names.entries[factor]
     if entry.kind == "dE_dout":
         return maker.dE_dout_line(entry.layer, entry.index[0])
-    numerator, denominator = _split_partial(names, factor)
+    numerator, denominator = names.partial_parts(factor)
     if numerator.kind == "out":
         form = maker.derivative_formula(numerator.layer, numerator.index[0], denominator.index[0])
     elif denominator.kind == "out":
@@ -259,14 +259,6 @@ def _factor_line(maker: LineMaker, names: Names, factor: str) -> Line:
     else:
         form = ex.Num(1.0)
     return Line(factor, (form,), values[factor])
-
-
-def _split_partial(names: Names, factor: str) -> tuple[Entry, Entry]:
-    for numerator in names.entries.values():
-        prefix = f"d{numerator.ascii}_d"
-        if factor.startswith(prefix) and factor[len(prefix):] in names.entries:
-            return numerator, names.entries[factor[len(prefix):]]
-    raise KeyError(factor)
 
 
 def _delta_lines(maker: LineMaker, entry: Entry, target: str) -> list[Line]:

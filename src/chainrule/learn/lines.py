@@ -24,6 +24,7 @@ from chainrule.learn.conventions import Convention, LossSpec
 from chainrule.learn.descent import StepRecord
 from chainrule.learn.naming import Names
 from chainrule.learn.network import Network
+from chainrule.learn.parse import parse, split_equation
 
 __all__ = ["Line", "Section", "LineMaker"]
 
@@ -169,10 +170,10 @@ class LineMaker:
         return resolve
 
     def _bind(self, text: str, layer: int, env: Mapping[str, int]) -> ex.Expr:
-        _, rhs = ex.split_equation(text)
+        _, rhs = split_equation(text)
         size = self.network.sizes[layer]
         ranges = {letter: range(size) for letter in "ijk"}
-        return ex.bind(ex.parse(rhs), self._resolver(layer), ranges, env)
+        return ex.bind(parse(rhs), self._resolver(layer), ranges, env)
 
     def activation_formula(self, layer: int, j: int) -> ex.Expr:
         """out_j = f(net_j) of neuron j of ``layer``, from the op's ``formula``."""
@@ -183,8 +184,8 @@ class LineMaker:
         return self._bind(self.network.layers[layer - 1].op.derivative_formula, layer, {"i": i, "j": j})
 
     def _loss_formula(self, text: str, k: int, drop_sum: bool) -> ex.Expr:
-        _, rhs = ex.split_equation(text)
-        parsed = ex.parse(rhs)
+        _, rhs = split_equation(text)
+        parsed = parse(rhs)
         if drop_sum:
             parsed = _drop_sum(parsed)
         bound = ex.bind(parsed, self._resolver(self.L), {"k": range(self.network.sizes[-1])}, {"k": k})

@@ -83,6 +83,7 @@ class Names:
         self.has_bias = list(has_bias) if has_bias is not None else [True] * self.L
         self.entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._partials: dict[str, tuple[Entry, Entry]] = {}
         self._weight_numbers: dict[tuple[int, int, int], int] = {}
         number = 0
         for layer in range(1, self.L + 1):
@@ -164,7 +165,12 @@ class Names:
             num, den = self.entries[numerator], self.entries[denominator]
             self._add(Entry(key, f"d{num.text}/d{den.text}",
                             rf"\frac{{\partial {num.latex}}}{{\partial {den.latex}}}", "partial"))
+            self._partials[key] = (num, den)
         return key
+
+    def partial_parts(self, factor: str) -> tuple[Entry, Entry]:
+        """The numerator's and denominator's entries of a factor made by :meth:`partial`."""
+        return self._partials[factor]
 
     def text(self, name: str) -> str:
         return self.entries[name].text

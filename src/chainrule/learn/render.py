@@ -17,7 +17,7 @@ from chainrule.learn.lines import Line, Section
 from chainrule.learn.naming import Names
 
 __all__ = ["line_parts", "line_text", "line_latex", "sections_text", "sections_markdown", "sections_latex",
-           "sections_html", "sections_rich", "markdown_table"]
+           "sections_html", "sections_rich", "markdown_table", "latex_text"]
 
 
 def line_parts(line: Line, names: Names, values: Mapping[str, float], style: str = "text",
@@ -103,12 +103,13 @@ def sections_latex(sections: Sequence[Section], names: Names, values: Mapping[st
             left, _, right = math.partition(" = ")
             row = f"  {left} &= {right} \\\\"
             rows.append(row + (f" % {line.note}" if line.note else ""))
-        blocks.append(f"\\paragraph{{{_latex_text(section.title)}}}\n\\begin{{align*}}\n" + "\n".join(rows)
+        blocks.append(f"\\paragraph{{{latex_text(section.title)}}}\n\\begin{{align*}}\n" + "\n".join(rows)
                       + "\n\\end{align*}")
     return "\n\n".join(blocks)
 
 
-def _latex_text(text: str) -> str:
+def latex_text(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped, for use outside math."""
     for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(char, escaped)
     return text

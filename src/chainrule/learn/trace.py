@@ -180,7 +180,7 @@ class Trace:
             header, rows = self.summary_rows()
             body = "\n".join(" & ".join(row) + r" \\" for row in rows)
             blocks.append("\\subsection*{Summary}\n\\begin{tabular}{" + "r" * len(header) + "}\n"
-                          + " & ".join(render._latex_text(h) for h in header) + " \\\\\n\\hline\n" + body
+                          + " & ".join(render.latex_text(h) for h in header) + " \\\\\n\\hline\n" + body
                           + "\n\\end{tabular}")
         return "\n\n".join(blocks) + "\n"
 
