@@ -120,13 +120,13 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
         standard_transformations,
     )
 
+    available = f"names available: {', '.join(names.available())}; functions: {', '.join(FUNCTIONS)}"
     if not isinstance(formula, str) or not formula.strip():
-        raise FormulaError(f"expected a formula such as 'delta_o1*out_h1', got {formula!r}")
+        raise FormulaError(f"expected a formula such as 'delta_o1*out_h1', got {formula!r}; {available}")
     known = _known(names)
     for alias, name in (aliases or {}).items():
         if name not in known:
-            raise FormulaError(f"alias {alias!r} names {name!r}, which is not a quantity; names available: "
-                               f"{', '.join(names.available())}")
+            raise FormulaError(f"alias {alias!r} names {name!r}, which is not a quantity; {available}")
         known[alias] = known[name]
     text = _superscripts(formula.replace("·", "*").replace("−", "-"), names)
     tokens, pos = [], 0
@@ -134,7 +134,7 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
         match = _TOKENS.match(text, pos)
         if match is None:
             raise FormulaError(f"formula {formula!r}: {text[pos]!r} is not allowed (use numbers, names, "
-                               f"+ - * / ^ and parentheses, and {', '.join(FUNCTIONS)})")
+                               f"+ - * / ^ and parentheses); {available}")
         pos = match.end()
         if match.lastgroup != "space":
             tokens.append((match.lastgroup, match.group()))
@@ -146,8 +146,7 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
                 pieces.append("Abs" if value == "abs" else value.capitalize() if value in ("max", "min") else value)
                 continue
             if value not in known:
-                raise FormulaError(f"formula {formula!r}: unknown name {value!r}; names available: "
-                                   f"{', '.join(names.available())}; functions: {', '.join(FUNCTIONS)}")
+                raise FormulaError(f"formula {formula!r}: unknown name {value!r}; {available}")
             pieces.append(known[value])
         else:
             pieces.append(value)
@@ -162,9 +161,9 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
                           transformations=standard_transformations + (implicit_multiplication, convert_xor))
     except (SyntaxError, tokenize.TokenError):
         raise FormulaError(f"cannot read formula {formula!r}: it is not a complete expression (check the "
-                           "operators and parentheses)") from None
+                           f"operators and parentheses); {available}") from None
     except (TypeError, ValueError, AttributeError) as error:
-        raise FormulaError(f"cannot read formula {formula!r}: {error}") from None
+        raise FormulaError(f"cannot read formula {formula!r}: {error}; {available}") from None
 
 
 def _evaluate(expression: Any, values: Mapping[str, float]) -> float:
