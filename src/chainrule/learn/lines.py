@@ -144,13 +144,11 @@ class LineMaker:
         return {j: name for j, name in enumerate(self.names.biases(layer))}
 
     # ------------------------------------------------------------ formulas of the ops and losses
-    def _resolver(self, layer: int, extra: Mapping[str, ex.Expr] | None = None):
+    def _resolver(self, layer: int):
         n, sizes = self.names, self.network.sizes
         attrs = self.network.layers[layer - 1].attrs if layer >= 1 else {}
 
         def resolve(name: str, env: Mapping[str, int]) -> ex.Expr:
-            if extra and name in extra:
-                return extra[name]
             if name in ("net", "out"):
                 j = env["j"]
                 return ex.Sym(n.net(layer, j) if name == "net" else n.out(layer, j))
