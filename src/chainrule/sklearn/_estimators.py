@@ -255,7 +255,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
+        # softmax outputs compete, so they cannot say "several labels at once"
+        output = self.output_activation
+        tags.classifier_tags.multi_label = getattr(output, "name", output) != "softmax"
         return tags
 
 
