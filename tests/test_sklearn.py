@@ -23,8 +23,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
+from chainrule.callbacks import EarlyStopping, LambdaCallback
 from chainrule.errors import ConfigError, DataError
-from chainrule.nn import MLP
+from chainrule.nn import MLP, Dropout, LeakyReLU
 from chainrule.sklearn import MLPClassifier, MLPRegressor
 from chainrule.tensor import Tensor
 
@@ -316,3 +317,228 @@ def test_coefs_are_the_networks_arrays():
 def _softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
+
+
+# ------------------------------------------------------------------ beyond scikit-learn: one step against PyTorch
+def _torch_objective(weights, biases, x, target, hidden, output, loss, alpha, l1):
+    """E(w) written out in PyTorch float64: (value for the gradient, value as reported, gradients)."""
+    import torch
+
+    fns = {"tanh": torch.tanh, "logistic": torch.sigmoid, "sigmoid": torch.sigmoid, "relu": torch.relu,
+           "elu": torch.nn.functional.elu, "identity": lambda z: z, "softmax": lambda z: torch.softmax(z, 1),
+           "leaky0.1": lambda z: torch.nn.functional.leaky_relu(z, 0.1)}
+    ws = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in weights]
+    bs = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in biases]
+    h, t = torch.tensor(x), torch.tensor(target, dtype=torch.float64)
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        net = h @ w + b
+        h = fns[hidden[i] if i < len(hidden) else output](net)
+    n, k = t.shape
+    if loss == "log_loss":
+        data = -(t * torch.log(h)).sum() / n if output == "softmax" else \
+            -(t * torch.log(h) + (1 - t) * torch.log(1 - h)).sum() / n
+        reported = data
+    elif loss == "squared_error":  # scikit-learn's: the gradient of the per-sample sum, reported over outputs
+        data = 0.5 * ((h - t) ** 2).sum() / n
+        reported = data / k
+    else:  # mse
+        data = reported = ((h - t) ** 2).mean()
+    penalty = alpha / (2 * n) * sum((w ** 2).sum() for w in ws) + l1 / n * sum(w.abs().sum() for w in ws)
+    (data + penalty).backward()
+    return float((reported + penalty).detach()), [w.grad.numpy() for w in ws] + [b.grad.numpy() for b in bs]
+
+
+ONE_STEP_CASES = {
+    "activation_list_l1": (MLPClassifier, dict(hidden_layer_sizes=(6, 5), activation=["tanh", "logistic"],
+                                                l1=0.02, alpha=0.01), ["tanh", "logistic"], "softmax", "log_loss"),
+    "activation_module_squared": (MLPClassifier, dict(hidden_layer_sizes=(6,), activation=LeakyReLU(0.1),
+                                                      loss="squared_error"), ["leaky0.1"], "softmax",
+                                  "squared_error"),
+    "binary_softmax": (MLPClassifier, dict(hidden_layer_sizes=(6,), activation="tanh", output_activation="softmax"),
+                       ["tanh"], "softmax", "log_loss"),
+    "sigmoid_squared_error": (MLPRegressor, dict(hidden_layer_sizes=(6,), activation="logistic",
+                                                 output_activation="sigmoid", l1=0.01), ["logistic"], "sigmoid",
+                              "squared_error"),
+    "tanh_mse": (MLPRegressor, dict(hidden_layer_sizes=(6,), activation="elu", output_activation="tanh",
+                                    loss="mse"), ["elu"], "tanh", "mse"),
+    "sigmoid_bce": (MLPRegressor, dict(hidden_layer_sizes=(6,), activation="relu",
+                                       loss="binary_cross_entropy"), ["relu"], "sigmoid", "log_loss"),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_STEP_CASES))
+def test_options_take_one_gradient_step_as_pytorch_does(case):
+    cls, options, hidden, output, loss = ONE_STEP_CASES[case]
+    x, labels = _classification(2 if case == "binary_softmax" else 3, n=40)
+    if cls is MLPClassifier:
+        y = labels
+        target = np.eye(2)[labels] if case == "binary_softmax" else np.eye(3)[labels]
+    else:
+        y = target = np.column_stack([np.tanh(x[:, 0]) / 2 + 0.5, 1 / (1 + np.exp(-x[:, 1]))])
+    start = {}
+    lr = 0.1
+    est = cls(solver="sgd", momentum=0.0, batch_size=len(x), shuffle=False, max_iter=1, learning_rate_init=lr,
+              random_state=0, callbacks=[LambdaCallback(on_train_begin=lambda s: start.update(s.model.state_dict()))],
+              **options).fit(x, y)
+    names = [name for name, _ in est.model_.named_parameters()]
+    w0 = [start[n] for n in names if n.endswith("weight")]
+    b0 = [start[n] for n in names if n.endswith("bias")]
+    reported, grads = _torch_objective(w0, b0, x, target, hidden, output, loss, est.alpha, est.l1)
+    steps = [(p0 - p1) / lr for p0, p1 in zip(w0 + b0, est.coefs_ + est.intercepts_)]
+    for step, grad in zip(steps, grads):
+        np.testing.assert_allclose(step, grad, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(est.loss_, reported, rtol=1e-10)
+    assert est.out_activation_ == {"sigmoid": "logistic"}.get(output, output)
+
+
+# ------------------------------------------------------------------ beyond scikit-learn: each option alone
+def test_an_activation_list_of_one_name_is_that_name():
+    x, y = _classification(3)
+    a = MLPClassifier(activation=["tanh", "tanh"], **SMALL).fit(x, y)
+    b = MLPClassifier(activation="tanh", **SMALL).fit(x, y)
+    _assert_same_model(a, b, atol=0)
+    assert [type(m).__name__ for m in a.model_] == ["Linear", "Tanh", "Linear", "Tanh", "Linear", "Softmax"]
+
+
+def test_dropout_changes_training_only():
+    x, y = _classification(3)
+    starts = []
+    record = LambdaCallback(on_train_begin=lambda s: starts.append(s.model.state_dict()))
+    plain = MLPClassifier(callbacks=[record], **SMALL).fit(x, y)
+    dropped = MLPClassifier(dropout=0.3, callbacks=[record], **SMALL).fit(x, y)
+    again = MLPClassifier(dropout=0.3, **SMALL).fit(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(starts[0].values(), starts[1].values(), strict=True))
+    assert not np.allclose(plain.coefs_[0], dropped.coefs_[0])
+    _assert_same_model(again, dropped, atol=0)  # masks come from random_state
+    assert sum(isinstance(m, Dropout) for m in dropped.model_) == 2
+    assert not any(isinstance(m, Dropout) for m in plain.model_)
+    assert not dropped.model_.training
+    np.testing.assert_array_equal(dropped.predict_proba(x), dropped.predict_proba(x))
+
+
+def test_dropout_module_is_inverted_and_seeded():
+    x = Tensor(np.ones((400, 250)), requires_grad=True)
+    layer = Dropout(0.3, seed=0)
+    out = layer(x)
+    out.sum().backward()
+    kept = out.data != 0
+    assert abs(1 - kept.mean() - 0.3) < 0.01
+    np.testing.assert_allclose(out.data[kept], 1 / 0.7)
+    np.testing.assert_array_equal(x.grad, out.data)  # d out / d x = m / (1 - p)
+    np.testing.assert_array_equal(Dropout(0.3, seed=0)(x).data, out.data)
+    assert layer.eval()(x) is x
+    assert Dropout(0.5, seed=1)(Tensor(np.ones((3, 4), np.float32))).dtype == np.float32
+    with pytest.raises(ConfigError):
+        Dropout(1.0)
+    net = MLP([3, 4, 5, 2], dropout=[0.2, 0.0], seed=0)
+    assert [type(m).__name__ for m in net] == ["Linear", "Sigmoid", "Dropout", "Linear", "Sigmoid", "Linear",
+                                              "Identity"]
+    assert [n for n, _ in MLP([3, 4, 2], dropout=0.0).named_parameters()] == ["0.weight", "0.bias", "2.weight",
+                                                                               "2.bias"]
+
+
+def test_l1_shrinks_weights_and_nothing_else_changes_without_it():
+    x, y = _classification(3)
+    plain = MLPClassifier(solver="lbfgs", **SMALL).fit(x, y)
+    sparse = MLPClassifier(solver="lbfgs", l1=0.5, **SMALL).fit(x, y)
+    assert sum(np.abs(c).sum() for c in sparse.coefs_) < sum(np.abs(c).sum() for c in plain.coefs_)
+    _assert_same_model(plain, sk.MLPClassifier(solver="lbfgs", **SMALL).fit(x, y))
+
+
+def test_callbacks_see_each_epoch_and_can_stop_it():
+    x, y = _classification(3)
+    logs = []
+    watch = LambdaCallback(on_epoch_end=lambda epoch, entry: logs.append(dict(entry)) or epoch == 2)
+    stopped = MLPClassifier(solver="adam", callbacks=[watch], **SMALL).fit(x, y)
+    short = MLPClassifier(solver="adam", **dict(SMALL, max_iter=3)).fit(x, y)
+    assert stopped.n_iter_ == 3
+    _assert_same_model(stopped, short, atol=0)
+    assert [entry["loss"] for entry in logs] == stopped.loss_curve_
+    assert all(entry["lr"] == SMALL.get("learning_rate_init", 0.001) for entry in logs)
+    early = MLPRegressor(solver="sgd", learning_rate_init=0.5, callbacks=[EarlyStopping(patience=2)],
+                         **dict(SMALL, max_iter=50)).fit(*_regression())
+    assert early.n_iter_ < 50
+
+
+def test_progress_prints_a_line_per_epoch_and_changes_nothing(capsys):
+    x, y = _classification(3)
+    shown = MLPClassifier(progress=True, **SMALL).fit(x, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == shown.n_iter_
+    _assert_same_model(shown, MLPClassifier(**SMALL).fit(x, y), atol=0)
+
+
+def test_validation_loss_curve_is_the_held_out_log_loss():
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import train_test_split
+
+    x, y = _classification(3, n=100)
+    weights = []
+    keep = LambdaCallback(on_epoch_end=lambda epoch, logs: weights.append(dict(keep.state.model.state_dict())))
+    est = MLPClassifier(early_stopping=True, validation_fraction=0.2, callbacks=[keep], **SMALL).fit(x, y)
+    # scikit-learn's split: the RandomState after the initial weights' draws, not stratified (3 outputs)
+    rs = np.random.RandomState(SMALL["random_state"])
+    for fan_in, fan_out in zip([5, 7, 4], [7, 4, 3]):
+        rs.uniform(size=(fan_in, fan_out))
+        rs.uniform(size=fan_out)
+    _, x_val, _, y_val = train_test_split(x, y, random_state=rs, test_size=0.2)
+    expected = []
+    for state in weights:
+        h = x_val
+        for i in (0, 2, 4):
+            h = h @ state[f"{i}.weight"] + state[f"{i}.bias"]
+            h = np.maximum(h, 0) if i < 4 else np.exp(h - h.max(1, keepdims=True))
+        expected.append(log_loss(y_val, h / h.sum(1, keepdims=True), labels=[0, 1, 2]))
+    np.testing.assert_allclose(est.validation_loss_curve_, expected, rtol=1e-10)
+    assert len(est.validation_loss_curve_) == est.n_iter_ == len(est.validation_scores_)
+    assert MLPClassifier(**SMALL).fit(x, y).validation_loss_curve_ is None
+
+
+def test_dtype_sets_the_networks_precision():
+    x, y = _classification(3)
+    single = MLPClassifier(dtype="float32", **SMALL).fit(x, y)
+    double = MLPClassifier(**SMALL).fit(x, y)
+    assert all(c.dtype == np.float32 for c in single.coefs_) and single.predict_proba(x).dtype == np.float32
+    for a, b in zip(single.coefs_, double.coefs_):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    rounded = x.astype(np.float32)
+    widened = MLPClassifier(dtype=np.float64, **SMALL).fit(rounded, y)
+    _assert_same_model(widened, MLPClassifier(**SMALL).fit(rounded.astype(np.float64), y), atol=0)
+
+
+def test_softmax_for_two_classes_and_sigmoid_for_many_give_proper_probabilities():
+    x, y = _classification(2)
+    two = MLPClassifier(output_activation="softmax", **SMALL).fit(x, y)
+    proba = two.predict_proba(x)
+    assert two.n_outputs_ == 2 and proba.shape == (len(x), 2)
+    np.testing.assert_allclose(proba.sum(1), 1)
+    np.testing.assert_array_equal(two.predict(x), two.classes_[proba.argmax(1)])
+    x, y = _classification(3)
+    ovr = MLPClassifier(output_activation="sigmoid", **SMALL).fit(x, y)
+    proba = ovr.predict_proba(x)
+    np.testing.assert_allclose(proba.sum(1), 1)
+    np.testing.assert_array_equal(ovr.predict(x), ovr.classes_[proba.argmax(1)])
+
+
+NONSENSE = {
+    "tanh_classifier": (MLPClassifier, dict(output_activation="tanh"), "probabilities"),
+    "softmax_multilabel": (MLPClassifier, dict(output_activation="softmax"), "multilabel"),
+    "cross_entropy_sigmoid": (MLPClassifier, dict(loss="cross_entropy", output_activation="sigmoid"), "softmax"),
+    "bce_softmax": (MLPClassifier, dict(loss="binary_cross_entropy", output_activation="softmax"), "sigmoid"),
+    "poisson_sigmoid": (MLPRegressor, dict(loss="poisson", output_activation="sigmoid"), "log link"),
+    "exp_squared": (MLPRegressor, dict(output_activation="exp"), "poisson"),
+    "cross_entropy_identity": (MLPRegressor, dict(loss="cross_entropy", output_activation="identity"), "sum to 1"),
+    "dropout_lbfgs": (MLPRegressor, dict(solver="lbfgs", dropout=0.2), "L-BFGS"),
+    "activation_count": (MLPRegressor, dict(activation=["relu"]), "one activation per hidden layer"),
+    "unknown_activation": (MLPRegressor, dict(activation=["relu", "swish"]), "swish"),
+}
+
+
+@pytest.mark.parametrize("case", list(NONSENSE))
+def test_nonsensical_options_raise_config_errors(case):
+    cls, options, words = NONSENSE[case]
+    x, y = _classification(3, n=30)
+    if case == "softmax_multilabel":
+        x, y = make_multilabel_classification(30, 5, n_classes=3, random_state=0)
+    with pytest.raises(ConfigError, match=words):
+        cls(**dict(SMALL, **options)).fit(x, y)
