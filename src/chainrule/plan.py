@@ -17,7 +17,7 @@ A :class:`Plan` runs exactly that with NumPy calls into buffers it allocates onc
 per batch size, so a training step records no graph and allocates (almost) nothing.
 It reads the same definitions as the graph: f' comes from the op registry
 (:data:`chainrule.ops.ACTIVATIONS`, in place where the op offers ``derivative_into``),
-the loss and dE/dout from :data:`chainrule.losses.LOSS_DEFS`. Two canonical
+the loss and dE/dout from :data:`chainrule.losses.LOSS_DEFS`. The canonical
 output/loss pairs are fused, because their delta is simply ``out - target``
 (see :meth:`Plan.loss_and_grad`).
 
@@ -35,6 +35,7 @@ import numpy as np
 from chainrule.errors import DataError, ShapeError
 from chainrule.losses import LOSS_DEFS, LOSSES, LossDef
 from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
+from chainrule.ops import ACTIVATIONS
 from chainrule.tensor import Tensor
 
 __all__ = ["Plan", "compile_plan"]
@@ -46,14 +47,18 @@ Array = np.ndarray
 # the 1/f'(net) hidden in the loss's dE/dout. softmax + cross-entropy:
 # dE/dnet_j = sum_i (-t_i / out_i) out_i (1[i=j] - out_j) = out_j sum_i t_i - t_j;
 # sigmoid + binary cross-entropy: (out - t) / (out (1 - out)) * out (1 - out) = out - t.
+# A linear output with cross_entropy_with_logits is the softmax pair with the softmax
+# inside the loss: its log-softmax gives the loss, exp(log-softmax) = softmax the delta.
 # (identity + half squared error is canonical too; there dE/dout is already out - t.)
-_FUSED = {("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")}
+_FUSED = {("softmax", "cross_entropy"): "softmax", ("sigmoid", "binary_cross_entropy"): "sigmoid",
+          ("identity", "cross_entropy_with_logits"): "logits"}
 
 # Buffers are kept for this many batch sizes (the training batch, the last smaller
 # batch of an epoch, prediction chunks); older ones are dropped.
 _MAX_CACHED_SIZES = 4
 # Plan.forward runs at most this many numbers per layer at once.
 _FORWARD_CHUNK_NUMBERS = 1 << 20
+_INTP = np.dtype(np.intp)
 
 
 class _Layer:
@@ -128,9 +133,11 @@ class Plan:
         self.n_in = pairs[0][0].n_in
         self.n_out = pairs[-1][0].n_out
         last = pairs[-1][1]
-        self.fused = (last.name if last is not None else "identity", loss.name) in _FUSED
+        self._fused = _FUSED.get((last.name if last is not None else "identity", loss.name))
+        self.fused = self._fused is not None
         self._check_finite = bool(getattr(model, "check_finite", False))
         self._cache: dict[int, _Buffers] = {}
+        self._log_softmax = ACTIVATIONS["log_softmax"].forward
 
     def __repr__(self) -> str:
         sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]
@@ -147,9 +154,10 @@ class Plan:
 
         For the fused pairs, delta^(L) = (out - target) / N without going through dE/dout:
         softmax + ``cross_entropy`` (for target rows not summing to 1 it is
-        out * sum_k target_k - target) and sigmoid + ``binary_cross_entropy``. The graph
-        gives the same numbers up to rounding, except where it clips a saturated
-        probability to [eps, 1 - eps]; the plan's delta stays exact there.
+        out * sum_k target_k - target), a linear output + ``cross_entropy_with_logits``
+        (out = softmax(net)) and sigmoid + ``binary_cross_entropy``. The graph gives the
+        same numbers up to rounding, except where it clips a saturated probability to
+        [eps, 1 - eps]; the plan's delta stays exact there.
 
         Parameters
         ----------
@@ -213,15 +221,20 @@ class Plan:
 
     def _output_delta(self, bufs: _Buffers, t: Array, weight: Array | None, n: int) -> float:
         """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1]."""
-        out, delta, loss = bufs.out[-1], bufs.delta[-1], self._loss
-        terms = loss.terms(out, t)
+        out, delta, loss, fused = bufs.out[-1], bufs.delta[-1], self._loss, self._fused
+        if fused == "logits":
+            log_p = self._log_softmax(out)
+            terms = -t * log_p  # the terms of cross_entropy_with_logits, log-softmax computed once
+            out = np.exp(log_p, out=delta)  # softmax
+        else:
+            terms = loss.terms(out, t)
         if weight is None:
             value = float(terms.sum()) / n
         else:
             total = float(weight.sum())
             value = float(np.dot(weight, terms.sum(axis=1))) / total
-        if self.fused:
-            if t is bufs.onehot or loss.name != "cross_entropy":
+        if fused is not None:
+            if fused == "sigmoid" or t is bufs.onehot:
                 np.subtract(out, t, out=delta)
             else:
                 np.multiply(out, t.sum(axis=1, keepdims=True), out=delta)
@@ -314,8 +327,8 @@ class Plan:
     def _one_hot(self, labels: Array, n: int, bufs: _Buffers) -> Array:
         if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
             raise DataError(f"{self.loss}: class-index targets must be whole numbers, got {labels[:5]}")
-        if labels.dtype != np.intp:
-            labels = labels.astype(np.intp)
+        if labels.dtype is not _INTP:
+            labels = labels.astype(_INTP)
         onehot = bufs.onehot
         if onehot is None:
             onehot = bufs.onehot = np.empty((n, self.n_out), self.dtype)
