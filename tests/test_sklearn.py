@@ -542,3 +542,25 @@ def test_nonsensical_options_raise_config_errors(case):
         x, y = make_multilabel_classification(30, 5, n_classes=3, random_state=0)
     with pytest.raises(ConfigError, match=words):
         cls(**dict(SMALL, **options)).fit(x, y)
+
+
+def test_mazur_step_through_the_estimator_and_its_model_in_the_learner_tools():
+    """Mazur's worked example: one step of eta = 0.5 from his weights gives his published w+."""
+    from chainrule.learn import trace
+
+    x, target = np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]])
+    est = MLPRegressor(hidden_layer_sizes=(2,), activation="logistic", output_activation="sigmoid",
+                       loss="half_squared_error", solver="sgd", momentum=0.0, learning_rate_init=0.5, alpha=0.0,
+                       shuffle=False, random_state=0).partial_fit(x, target)
+    est.coefs_ = [np.array([[0.15, 0.25], [0.20, 0.30]]), np.array([[0.40, 0.50], [0.45, 0.55]])]
+    est.intercepts_ = [np.array([0.35, 0.35]), np.array([0.60, 0.60])]
+    traced = trace(est.model_, x, target, lr=0.5).values
+    est.partial_fit(x, target)
+    published = {"w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,
+                 "w5": 0.35891648, "w6": 0.408666186, "w7": 0.511301270, "w8": 0.561370121}
+    ours = dict(zip(["w1", "w3", "w2", "w4"], est.coefs_[0].ravel())) | \
+        dict(zip(["w5", "w7", "w6", "w8"], est.coefs_[1].ravel()))
+    for name, value in published.items():
+        assert ours[name] == pytest.approx(value, abs=5e-9), name
+        assert traced[f"{name}_new"] == pytest.approx(value, abs=5e-9), name
+    assert est.loss_ == pytest.approx(0.298371109, abs=1e-9)  # E_total before the step
