@@ -53,7 +53,7 @@ def test_train_digits_table_and_reported_accuracy(capsys):
 
 def test_train_real_mnist_one_epoch(shared_data, capsys):
     code, out, _ = _run(capsys, "train", "--data", str(shared_data), "--layers", "784,30,10", "--epochs", "1",
-                        "--batch-size", "50", "--lr", "0.003")
+                        "--batch-size", "100", "--lr", "0.003")
     assert code == 0 and "60,000 training and 10,000 test samples, 784 features, 10 classes" in out
     assert _accuracy(out) > 0.9
 
