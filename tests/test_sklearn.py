@@ -564,3 +564,15 @@ def test_mazur_step_through_the_estimator_and_its_model_in_the_learner_tools():
         assert ours[name] == pytest.approx(value, abs=5e-9), name
         assert traced[f"{name}_new"] == pytest.approx(value, abs=5e-9), name
     assert est.loss_ == pytest.approx(0.298371109, abs=1e-9)  # E_total before the step
+
+
+@pytest.mark.parametrize("variant", ["adaptive", "early_adaptive", "tol_stop"])
+def test_verbose_prints_what_sklearn_prints(variant, capsys):
+    x, y = _classification(2, n=80)
+    params = dict(SMALL, solver="sgd", learning_rate_init=0.05, verbose=True)
+    params.update(SGD_VARIANTS[variant])
+    with np.errstate(under="ignore"):
+        sk.MLPClassifier(**params).fit(x, y)
+    theirs = capsys.readouterr().out
+    MLPClassifier(**params).fit(x, y)
+    assert capsys.readouterr().out == theirs
