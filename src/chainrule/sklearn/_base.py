@@ -16,7 +16,7 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from chainrule.errors import ChainruleError, ConfigError, DataError, ShapeError
 from chainrule.nn import Dropout
@@ -175,8 +175,6 @@ class BaseMLP(BaseEstimator):
     # ------------------------------------------------------------ prediction
     def _forward(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
         """The output layer's values, (n_samples, n_outputs_)."""
-        from sklearn.utils.validation import validate_data
-
         if check_input:
             with data_errors():
                 X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)  # noqa: N806
