@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="BLAS, OpenMP and PyTorch threads (default: the number of cores)")
     parser.add_argument("--peers", default=None, help="comma-separated implementations to run (keys as in the table)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each part of chainrule's step (plan, optimizer, fit) per configuration")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", default=None, help="also write the report to this file")
 
@@ -99,6 +101,13 @@ def run(args: argparse.Namespace, command: str = "python -m benchmarks") -> int:
         out += report.config_table(result, peaks[result.config.dtype])
     if fit_mem is not None:
         out += report.memory_lines(fit_mem)
+    if args.profile:
+        from benchmarks.profile import profile_table
+
+        with limit_threads(args.threads), np.errstate(under="ignore"):
+            for config in configs:
+                log(f"profile {config.key}")
+                out += profile_table(config)
     notes = {}
     for result in by_key.values():
         for r in result.results:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._plan_buffers import Buffers, Layer
 from chainrule.errors import DataError, ShapeError
 from chainrule.losses import LOSS_DEFS, LOSSES, LossDef
 from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
@@ -61,55 +62,13 @@ _FORWARD_CHUNK_NUMBERS = 1 << 20
 _INTP = np.dtype(np.intp)
 
 
-class _Layer:
-    """One Linear layer and the activation after it, as the plan runs them."""
-
-    __slots__ = ("linear", "op", "attrs", "forward_into", "derivative_into", "derivative", "identity",
-                 "grad_weight", "grad_bias")
-
-    def __init__(self, linear: Linear, activation: Activation | None) -> None:
-        self.linear = linear
-        name = "identity" if activation is None else activation.name
-        self.op = activation.op if activation is not None else None
-        self.attrs = dict(activation.attrs) if activation is not None else {}
-        self.identity = name == "identity"
-        self.forward_into = self.op.forward_into if self.op is not None else None
-        self.derivative_into = self.op.derivative_into if self.op is not None else None
-        self.derivative = self.op.derivative if self.op is not None else None
-        self.grad_weight = np.empty_like(linear.weight.data)
-        self.grad_bias = None if linear.bias is None else np.empty_like(linear.bias.data)
-
-
-class _Buffers:
-    """Arrays for one batch size n: net^(l), out^(l), delta^(l) and f'(net^(l)) scratch."""
-
-    def __init__(self, layers: list[_Layer], n: int, dtype: np.dtype) -> None:
-        self.n = n
-        self.net = [np.empty((n, layer.linear.n_out), dtype) for layer in layers]
-        self.out = [net if layer.identity else np.empty_like(net) for layer, net in zip(layers, self.net)]
-        self.delta: list[Array] = []
-        self.scratch: list[Array | None] = []
-        self.bias_grad: list[Array | None] = []
-        self.onehot: Array | None = None
-        self.rows = np.arange(n)
-
-    def for_backward(self, layers: list[_Layer]) -> _Buffers:
-        if not self.delta:
-            self.delta = [np.empty_like(net) for net in self.net]
-            self.scratch = [np.empty_like(net) if layer.derivative_into is not None else None
-                            for layer, net in zip(layers, self.net)]
-            # With one sample, dE/db = delta itself: the bias gradient is a view of the delta row.
-            self.bias_grad = [delta[0] if self.n == 1 else layer.grad_bias
-                              for layer, delta in zip(layers, self.delta)]
-        return self
-
-
 class Plan:
     """Forward and backward passes of a captured MLP, into reused buffers.
 
-    Build it with :func:`compile_plan`. Parameters are read at every call (an optimizer
-    or ``load_state_dict`` may change them between calls); the structure, the loss and
-    the dtype are fixed when the plan is built. Not thread-safe: the buffers are shared.
+    Build it with :func:`compile_plan`. Parameter values are read at every call (an
+    optimizer or ``load_state_dict`` may change them between calls); the structure (the
+    modules and their Parameter objects), the loss and the dtype are fixed when the plan
+    is built. Not thread-safe: the buffers are shared.
 
     Attributes
     ----------
@@ -129,14 +88,14 @@ class Plan:
         self.loss = loss.name
         self.dtype = dtype
         self._loss = loss
-        self._layers = [_Layer(linear, act) for linear, act in pairs]
+        self._layers = [Layer(linear, act) for linear, act in pairs]
         self.n_in = pairs[0][0].n_in
         self.n_out = pairs[-1][0].n_out
         last = pairs[-1][1]
         self._fused = _FUSED.get((last.name if last is not None else "identity", loss.name))
         self.fused = self._fused is not None
         self._check_finite = bool(getattr(model, "check_finite", False))
-        self._cache: dict[int, _Buffers] = {}
+        self._cache: dict[int, Buffers] = {}
         self._log_softmax = ACTIVATIONS["log_softmax"].forward
 
     def __repr__(self) -> str:
@@ -205,21 +164,20 @@ class Plan:
         return result[0] if single else result
 
     # ------------------------------------------------------------ the passes
-    def _forward(self, x: Array, bufs: _Buffers) -> None:
+    def _forward(self, x: Array, bufs: Buffers) -> None:
         a = x
         for layer, net, out in zip(self._layers, bufs.net, bufs.out):
-            linear = layer.linear
             # np.dot and np.matmul run the same BLAS product; np.dot costs less per call.
-            np.dot(a, linear.weight.data, out=net)
-            if linear.bias is not None:
-                np.add(net, linear.bias.data, out=net)
+            np.dot(a, layer.weight.data, out=net)
+            if layer.bias is not None:
+                np.add(net, layer.bias.data, out=net)
             if layer.forward_into is not None:
                 layer.forward_into(net, out, **layer.attrs)
-            elif not layer.identity:
-                np.copyto(out, layer.op.forward(net, **layer.attrs))
+            elif layer.forward is not None:
+                np.copyto(out, layer.forward(net, **layer.attrs))
             a = out
 
-    def _output_delta(self, bufs: _Buffers, t: Array, weight: Array | None, n: int) -> float:
+    def _output_delta(self, bufs: Buffers, t: Array, weight: Array | None, n: int) -> float:
         """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1]."""
         out, delta, loss, fused = bufs.out[-1], bufs.delta[-1], self._loss, self._fused
         if fused == "logits":
@@ -248,42 +206,41 @@ class Plan:
             np.divide(grad, n, out=delta)
         return value
 
-    def _backward(self, x: Array, bufs: _Buffers) -> None:
+    def _backward(self, x: Array, bufs: Buffers) -> None:
         layers = self._layers
         i = len(layers) - 1
         skip_activation = self.fused  # delta^(L) is already dE/dnet
         while i >= 0:
-            layer, delta, net, out = layers[i], bufs.delta[i], bufs.net[i], bufs.out[i]
+            layer, delta = layers[i], bufs.delta[i]
             # delta <- dE/dnet = dE/dout * f'(net) (for softmax-like ops, the full Jacobian's VJP).
             if skip_activation or layer.identity:
                 skip_activation = False  # f' = 1 for the identity
             elif layer.derivative_into is not None:
                 scratch = bufs.scratch[i]
-                layer.derivative_into(net, out, scratch, **layer.attrs)
+                layer.derivative_into(bufs.net[i], bufs.out[i], scratch, **layer.attrs)
                 np.multiply(delta, scratch, out=delta)
             elif layer.derivative is not None:
-                np.multiply(delta, layer.derivative(net, out, **layer.attrs), out=delta)
+                np.multiply(delta, layer.derivative(bufs.net[i], bufs.out[i], **layer.attrs), out=delta)
             else:
-                np.copyto(delta, layer.op.vjp(delta, out, net, **layer.attrs)[0])
-            linear = layer.linear
+                np.copyto(delta, layer.op.vjp(delta, bufs.out[i], bufs.net[i], **layer.attrs)[0])
             np.dot(x.T if i == 0 else bufs.out[i - 1].T, delta, out=layer.grad_weight)
-            linear.weight.grad = layer.grad_weight
-            if linear.bias is not None:
+            layer.weight.grad = layer.grad_weight
+            if layer.bias is not None:
                 grad_bias = bufs.bias_grad[i]
                 if grad_bias is layer.grad_bias:
                     np.add.reduce(delta, 0, None, grad_bias)
-                linear.bias.grad = grad_bias
+                layer.bias.grad = grad_bias
             if i:
-                np.dot(delta, linear.weight.data.T, out=bufs.delta[i - 1])
+                np.dot(delta, layer.weight.data.T, out=bufs.delta[i - 1])
             i -= 1
 
     # ------------------------------------------------------------ buffers and checks
-    def _buffers(self, n: int) -> _Buffers:
+    def _buffers(self, n: int) -> Buffers:
         bufs = self._cache.get(n)
         if bufs is None:
             if len(self._cache) >= _MAX_CACHED_SIZES:
                 del self._cache[next(iter(self._cache))]
-            bufs = self._cache[n] = _Buffers(self._layers, n, self.dtype)
+            bufs = self._cache[n] = Buffers(self._layers, n, self.dtype)
         return bufs
 
     def _as_input(self, x: Any) -> Array:
@@ -306,7 +263,7 @@ class Plan:
             target = target.reshape(1) if target.ndim == 0 else target.reshape(1, -1)
         return x, target
 
-    def _targets(self, target: Any, n: int, bufs: _Buffers) -> Array:
+    def _targets(self, target: Any, n: int, bufs: Buffers) -> Array:
         """target as (n, n_out) rows of the plan's dtype; class indices become one-hot rows."""
         if type(target) is not np.ndarray:
             target = np.asarray(target.data if isinstance(target, Tensor) else target)
@@ -324,7 +281,7 @@ class Plan:
                              f"expected {expected}")
         return target if target.dtype is self.dtype else target.astype(self.dtype)
 
-    def _one_hot(self, labels: Array, n: int, bufs: _Buffers) -> Array:
+    def _one_hot(self, labels: Array, n: int, bufs: Buffers) -> Array:
         if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
             raise DataError(f"{self.loss}: class-index targets must be whole numbers, got {labels[:5]}")
         if labels.dtype is not _INTP:
