@@ -73,3 +73,11 @@ def test_implementations_train_identically(name):
     assert reference[-1] < reference[0]  # it learns
     for key, values in losses.items():
         np.testing.assert_allclose(values, reference, rtol=1e-9, err_msg=key)
+
+
+def test_chainrule_bench_reaches_the_runner(capsys):
+    from chainrule.cli import main
+
+    assert main(["bench", "--config", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown configuration" in err

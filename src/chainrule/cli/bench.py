@@ -2,9 +2,9 @@
 
 The benchmark runner lives in the repository (``benchmarks/`` beside ``src/``), not in
 the installed package: it needs PyTorch, scikit-learn and micrograd, which chainrule
-does not. ``chainrule bench`` finds it when ``benchmarks`` is importable, in the
-current directory, or beside the source tree of an editable install; elsewhere it
-says where to get it.
+does not. ``chainrule bench`` runs it when chainrule is installed from a checkout
+(``pip install -e .``); elsewhere it says where to get it. Only the checkout that holds
+this very chainrule is looked at, never the current directory.
 """
 
 from __future__ import annotations
@@ -21,28 +21,23 @@ from chainrule.errors import ConfigError
 _HELP = "time chainrule against PyTorch, scikit-learn, a NumPy loop and micrograd (needs a source checkout)"
 
 
-def _is_runner(module: ModuleType) -> bool:
-    return callable(getattr(module, "add_arguments", None)) and callable(getattr(module, "run", None))
-
-
 def find_runner() -> ModuleType | None:
-    """``benchmarks.runner`` from the import path, the current directory or the source checkout, or None."""
+    """``benchmarks.runner`` of the checkout this chainrule was installed from, or None."""
     import chainrule
 
-    roots = [Path.cwd(), Path(chainrule.__file__).resolve().parents[2]]
-    for root in [None, *roots]:
-        if root is not None:
-            if not (root / "benchmarks" / "runner.py").is_file():
-                continue
-            if str(root) not in sys.path:
-                sys.path.append(str(root))
-        try:
-            module = importlib.import_module("benchmarks.runner")
-        except ImportError:
-            continue
-        if _is_runner(module):
-            return module
-    return None
+    package = Path(chainrule.__file__).resolve().parent
+    root = package.parents[1]  # <root>/src/chainrule
+    if not (root / "benchmarks" / "runner.py").is_file() or package != (root / "src" / "chainrule").resolve():
+        return None
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module("benchmarks.runner")
+    except ImportError:
+        return None
+    finally:
+        sys.path.remove(str(root))
+    return module if callable(getattr(module, "add_arguments", None)) and callable(getattr(module, "run", None)) \
+        else None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
