@@ -4,7 +4,9 @@ The formula is an expression over named quantities (``(out_o1 - target_o1)*out_o
 out_o1)*out_h1``), read by SymPy's ``parse_expr`` only after every token has been
 checked: numbers, the quantities' names, + - * / ^ ** and parentheses, and calls to
 exp, log, tanh, sqrt, sigmoid, abs, max and min. Nothing else reaches SymPy (no
-attribute access, no other calls), and its evaluator sees no builtins.
+attribute access, no other calls), and its evaluator sees no builtins. Constants beyond
+floating point (``9^9^9``, ``1e999999``) are refused and every value is first computed
+in floating point, so no formula can keep SymPy's exact arithmetic busy without end.
 
 The verdict compares the formula's value with backprop's at the sample and at two
 nearby points (perturbed weights and inputs), so a formula that agrees by chance is
@@ -15,8 +17,10 @@ equals, or one factor too many or too few.
 
 from __future__ import annotations
 
+import cmath
 import copy
 import itertools
+import math
 import re
 import tokenize
 from collections.abc import Mapping
@@ -149,6 +153,9 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
                 raise FormulaError(f"formula {formula!r}: unknown name {value!r}; {available}")
             pieces.append(known[value])
         else:
+            exponent = value.lower().partition("e")[2] if kind == "number" else ""
+            if exponent and abs(int(exponent)) > 400:  # SymPy would expand the decimal exactly, digit by digit
+                raise FormulaError(f"formula {formula!r}: the number {value} is beyond floating point; {available}")
             pieces.append(value)
     symbols = {name: sympy.Symbol(name) for name in set(known.values())}
     x = sympy.Symbol("x")
@@ -156,9 +163,15 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
                  "Symbol": sympy.Symbol, "exp": sympy.exp, "log": sympy.log, "tanh": sympy.tanh,
                  "sqrt": sympy.sqrt, "Abs": sympy.Abs, "Max": sympy.Max, "Min": sympy.Min,
                  "sigmoid": sympy.Lambda(x, 1 / (1 + sympy.exp(-x))), "__builtins__": {}}
+    transformations = standard_transformations + (implicit_multiplication, convert_xor)
     try:
+        _refuse_huge_constants(formula, parse_expr(
+            " ".join(pieces), local_dict=symbols, global_dict=_opaque_namespace(), transformations=transformations,
+            evaluate=False), available)
         return parse_expr(" ".join(pieces), local_dict=symbols, global_dict=namespace,
-                          transformations=standard_transformations + (implicit_multiplication, convert_xor))
+                          transformations=transformations)
+    except FormulaError:
+        raise
     except (SyntaxError, tokenize.TokenError):
         raise FormulaError(f"cannot read formula {formula!r}: it is not a complete expression (check the "
                            f"operators and parentheses); {available}") from None
@@ -166,9 +179,73 @@ def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None 
         raise FormulaError(f"cannot read formula {formula!r}: {error}; {available}") from None
 
 
+# SymPy computes constant powers exactly (9^9^9 has 370 million digits) and evalf follows
+# towers and nested exps to any size, so neither may see a value beyond floating point.
+_FLOAT_FUNCTIONS: dict[str, Any] = {
+    "exp": cmath.exp, "log": cmath.log, "tanh": cmath.tanh, "sqrt": cmath.sqrt, "Abs": abs,
+    "sigmoid": lambda z: 1 / (1 + cmath.exp(-z)),
+    "Max": lambda *zs: max(z.real for z in zs), "Min": lambda *zs: min(z.real for z in zs),
+}
+
+
+def _opaque_namespace() -> dict[str, Any]:
+    """Parsing names whose functions stay unevaluated, so the formula's tree is built without computing."""
+    import sympy
+
+    return {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational, "Symbol": sympy.Symbol,
+            "Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow, "__builtins__": {},
+            **{name: sympy.Function(name) for name in _FLOAT_FUNCTIONS}}
+
+
+def _float_value(node: Any, values: Mapping[str, float] | None = None) -> complex:
+    """A formula's tree in floating point (OverflowError beyond it); symbols take ``values``."""
+    import sympy
+
+    if node.is_Symbol:
+        return complex(values[str(node)]) if values is not None else complex(math.nan)
+    if node.is_Atom and node.is_number:  # 2, 0.5, 1/3, I, E, pi
+        return complex(node)
+    args = [_float_value(arg, values) for arg in node.args]
+    if isinstance(node, sympy.Add):
+        return complex(sum(args))
+    if isinstance(node, sympy.Mul):
+        return complex(math.prod(args))
+    if isinstance(node, sympy.Pow):
+        return complex(args[0] ** args[1])
+    return complex(_FLOAT_FUNCTIONS[type(node).__name__](*args))
+
+
+def _refuse_huge_constants(formula: str, tree: Any, available: str) -> None:
+    import sympy
+
+    for node in sympy.preorder_traversal(tree):
+        if node.is_Atom or node.free_symbols:
+            continue
+        try:
+            value = _float_value(node)
+        except (ZeroDivisionError, ValueError):  # undefined, as 1/0 or log(0): the verdict says so
+            continue
+        except OverflowError:
+            value = complex(math.inf)
+        if not cmath.isfinite(value):
+            raise FormulaError(f"formula {formula!r}: the constant {node} is beyond floating point "
+                               f"(about 1.8e308); {available}")
+
+
 def _evaluate(expression: Any, values: Mapping[str, float]) -> float:
     """The formula's value; NaN when it is undefined or not real there."""
+    import sympy
+
     substitution = {symbol: values[str(symbol)] for symbol in expression.free_symbols}
+    if expression.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):  # 1/0, log(0), ...
+        return float("nan")
+    try:
+        if not cmath.isfinite(_float_value(expression, values)):
+            return float("nan")
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return float("nan")
+    except KeyError:  # a function outside the formula vocabulary: SymPy alone decides
+        pass
     try:
         result = complex(expression.evalf(subs=substitution))
     except (TypeError, ValueError, ZeroDivisionError):
