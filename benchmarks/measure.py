@@ -51,6 +51,17 @@ class ConfigResult:
         """``chainrule fit`` when it ran, else the plan loop: what the targets are judged on."""
         return self.get("chainrule_fit") or self.get("chainrule_plan")
 
+    def speedup(self, peer: Result, over: Result | None = None) -> float:
+        """How many times faster ``over`` (default: :attr:`chainrule`) is than ``peer``.
+
+        The median over rounds of the two times' ratio *within* each round: a load that
+        comes and goes between rounds cancels, where a ratio of medians would keep it.
+        """
+        over = over or self.chainrule
+        if over is None:
+            return float("nan")
+        return statistics.median(p / c for p, c in zip(peer.times, over.times))
+
 
 def _traced(fn: Callable[[], float]) -> tuple[float, int, int]:
     """Run ``fn`` under tracemalloc: (its result, peak bytes allocated during it, bytes still held after)."""
