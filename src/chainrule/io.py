@@ -117,7 +117,7 @@ def _check_module(path: Path, i: int, entry: Any) -> dict[str, Any]:
     else:
         _check_keys(path, entry, {"kind", "name", "attrs"}, where)
         name, attrs = entry["name"], entry["attrs"]
-        if name not in _ACTIVATIONS or not isinstance(attrs, dict):
+        if not isinstance(name, str) or name not in _ACTIVATIONS or not isinstance(attrs, dict):
             raise _fail(path, f"{where}: unknown activation {name!r}; files may use {', '.join(_ACTIVATIONS)}")
         allowed = _ACTIVATIONS[name][1]
         for key, value in attrs.items():
@@ -400,7 +400,8 @@ def _check_meta(path: Path, meta: Any) -> None:
     if version > FORMAT_VERSION:
         raise _fail(path, f"written in format version {version} by chainrule {meta.get('chainrule_version')}; "
                           f"this chainrule reads versions up to {FORMAT_VERSION}: upgrade chainrule")
-    if meta.get("kind") not in ("model", "checkpoint") or meta.get("dtype") not in _FLOAT_DTYPES:
+    if meta.get("kind") not in ("model", "checkpoint") or not isinstance(meta.get("dtype"), str) \
+            or meta["dtype"] not in _FLOAT_DTYPES:
         raise _fail(path, f"unknown kind {meta.get('kind')!r} or dtype {meta.get('dtype')!r}")
 
 
@@ -411,7 +412,7 @@ def _check_tensor_table(path: Path, table: dict[str, Any], data_size: int) -> No
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise _fail(path, f"tensor {name!r} has a malformed entry")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
             raise _fail(path, f"tensor {name!r} has dtype {dtype!r}, which chainrule files do not use")
         if not (isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape)
                 and isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
