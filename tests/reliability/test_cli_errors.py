@@ -58,10 +58,9 @@ def test_train_names_a_missing_target_column(tables):
     assert_user_error(result, "no column named 'label'", "the columns are: a, b, c, y")
 
 
-@pytest.mark.xfail(strict=True, reason="chainrule train fits a one-output 'classifier' to a one-class CSV "
-                                       "(cli/training.py: _classes gives 1 class); it should refuse the table")
 def test_train_refuses_a_single_class(tables):
-    assert_user_error(run_cli("train", "--csv", "one-class.csv", "--epochs", "1", cwd=tables), "one class")
+    assert_user_error(run_cli("train", "--csv", "one-class.csv", "--epochs", "1", cwd=tables),
+                      "every training label is 0, only one class")
 
 
 # ------------------------------------------------------------------ chainrule train --data (IDX)

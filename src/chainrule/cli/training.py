@@ -233,6 +233,10 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {args.limit}")
         data.train = (data.train[0][:args.limit], data.train[1][:args.limit])
+    present = np.unique(data.train[1]) if data.n_classes is not None else None
+    if present is not None and len(present) < 2:
+        raise DataError(f"{data.name}: every training label is {present[0]}, only one class; a classifier needs "
+                        "examples of at least two classes (for regression, give targets that are not whole numbers)")
     model = build_model(args, data)
     loss = choose_loss(args.loss, model, data.n_classes)
     n_out = model.layers()[-1][0].n_out
