@@ -54,9 +54,10 @@ def test_the_soak_notices_a_reload_that_predicts_differently(soak, tmp_path, mon
 def test_the_soak_notices_memory_that_is_never_freed(soak, tmp_path, monkeypatch):
     real = soak.cycle
     kept = []
+    leak_per_cycle = max(4 << 20, soak.rss_bytes() // 20)  # 5% of what the process holds now, per cycle
 
     def leaking(x, y, path):
-        kept.append(np.ones(4 << 20, dtype=np.uint8))  # 4 MiB per cycle, touched so it is resident
+        kept.append(np.ones(leak_per_cycle, dtype=np.uint8))  # touched, so it is resident
         return real(x, y, path)
 
     monkeypatch.setattr(soak, "cycle", leaking)
