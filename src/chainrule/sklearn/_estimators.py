@@ -383,7 +383,8 @@ MLPRegressor.__doc__ = """Multi-layer perceptron regressor: scikit-learn's ``MLP
     >>> import numpy as np
     >>> from chainrule.sklearn import MLPRegressor
     >>> X = np.linspace(-1, 1, 40).reshape(-1, 1)
-    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs", random_state=0).fit(X, X.ravel() ** 2)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs", random_state=0)
+    >>> reg = reg.fit(X, X.ravel() ** 2)
     >>> reg.predict(X[:2]).shape
     (2,)
 """
