@@ -12,6 +12,7 @@ from chainrule.nn import (
     GELU,
     MLP,
     Activation,
+    Dropout,
     Identity,
     LeakyReLU,
     Linear,
@@ -32,21 +33,27 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "is_grad_enabled",
-    "Module", "Parameter", "Linear", "Sequential", "MLP", "Activation", "Identity", "Sigmoid",
+    "Module", "Parameter", "Linear", "Sequential", "MLP", "Dropout", "Activation", "Identity", "Sigmoid",
     "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
     "gradcheck", "check_vjp", "GradcheckReport",
     "fit", "evaluate", "predict", "History", "save", "load",
     "callbacks", "errors", "examples", "functional", "init", "losses", "metrics", "ops", "optim", "schedules",
-    "trace", "explain", "check", "__version__",
+    "trace", "explain", "check", "datasets", "learn", "plot", "sklearn", "__version__",
 ]
 
 _LEARNER_TOOLS = ("trace", "explain", "check")
+_SUBPACKAGES = ("datasets", "learn", "plot", "sklearn")
 
 
 def __getattr__(name: str):
-    """The learner tools (``chainrule.trace``, ``explain``, ``check``) load on first use."""
+    """Load the learner tools (``chainrule.trace``, ``explain``, ``check``) and the subpackages
+    ``datasets``, ``learn``, ``plot`` and ``sklearn`` on first use, so ``import chainrule`` stays NumPy-only."""
     if name in _LEARNER_TOOLS:
         from chainrule import learn
 
         return getattr(learn, name)
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"chainrule.{name}")
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
