@@ -16,6 +16,8 @@ from benchmarks.peers import Peer, UnavailableError
 __all__ = ["Result", "ConfigResult", "run_config", "fit_memory"]
 
 MB = 1 << 20
+# Pause before each timed epoch, so that no thread of the previous implementation still spins.
+SETTLE_SECONDS = 0.25
 
 
 @dataclass
@@ -77,11 +79,15 @@ def _traced(fn: Callable[[], float]) -> tuple[float, int, int]:
 
 
 def run_config(config: Config, classes: list[type[Peer]], rounds: int, seed: int, memory: bool,
-               log: Callable[[str], None]) -> ConfigResult:
+               log: Callable[[str], None], settle: float = SETTLE_SECONDS) -> ConfigResult:
     """Set every implementation up, warm each with one epoch, then time ``rounds`` alternated rounds.
 
     Round r runs every implementation once, in the same order (A B C A B C ...), so
-    a change in the machine's load touches all of them. With ``memory``, each
+    a change in the machine's load touches all of them. Each timed epoch starts
+    ``settle`` seconds after the previous one ended: the worker threads of BLAS and
+    OpenMP spin for a while after their last task (OpenBLAS about 0.1 s), and on a
+    2-core machine threads left spinning by one implementation would slow the next
+    one down severalfold. With ``memory``, each
     implementation then runs one more epoch, under tracemalloc where it can see the
     allocations (not timed). Implementations that start from the same weights and
     visit the samples in the same order end with the same loss.
@@ -99,6 +105,7 @@ def run_config(config: Config, classes: list[type[Peer]], rounds: int, seed: int
         result.loss = peer.epoch()
     for r in range(rounds):
         for peer, result in zip(peers, results):
+            time.sleep(settle)
             start = time.perf_counter()
             result.loss = peer.epoch()
             result.times.append(time.perf_counter() - start)

@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks import report
 from benchmarks.configs import select
 from benchmarks.machine import describe, gemm_peak, limit_threads
-from benchmarks.measure import fit_memory, run_config
+from benchmarks.measure import SETTLE_SECONDS, fit_memory, run_config
 from benchmarks.peers import peer_classes
 from chainrule.errors import ConfigError
 
@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--profile", action="store_true",
                         help="also time each part of chainrule's step (plan, optimizer, fit) per configuration")
+    parser.add_argument("--settle", type=float, default=None,
+                        help=f"seconds of pause before each timed epoch (default {SETTLE_SECONDS}; 0 with --smoke)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", default=None, help="also write the report to this file")
 
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace, command: str = "python -m benchmarks") -> int:
     names = [n for item in args.config or [] for n in item.split(",") if n] or None
     configs = select(names, quick=args.quick, smoke=args.smoke)
     rounds = args.rounds or (1 if args.smoke else 3 if args.quick else 7)
+    settle = args.settle if args.settle is not None else 0.0 if args.smoke else SETTLE_SECONDS
     classes = peer_classes()
     if args.peers:
         wanted = set(args.peers.split(","))
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace, command: str = "python -m benchmarks") -> int:
     started = time.perf_counter()
     with limit_threads(args.threads) as threads_note:
         out = ["## Machine", "", *[f"- {line}" for line in describe(args.threads)], f"- {threads_note}",
+               f"- Each timed epoch starts after a {settle:g} s pause, so no BLAS or OpenMP thread of the "
+               "implementation timed before it still spins on the cores",
                f"- Command: `{command}`", ""]
         dtypes = sorted({c.dtype for c in configs})
         peaks = {dtype: gemm_peak(dtype, n=256 if args.smoke else 2048) for dtype in dtypes}
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace, command: str = "python -m benchmarks") -> int:
         with np.errstate(under="ignore"):
             for config in configs:
                 log(config.title)
-                by_key[config.key] = run_config(config, classes, rounds, args.seed, memory, log)
+                by_key[config.key] = run_config(config, classes, rounds, args.seed, memory, log, settle)
     out += ["## Results", ""]
     for result in by_key.values():
         out += report.config_table(result, peaks[result.config.dtype])

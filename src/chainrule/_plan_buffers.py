@@ -47,6 +47,7 @@ class Buffers:
         self.scratch: list[Array | None] = []
         self.bias_grad: list[Array | None] = []
         self.onehot: Array | None = None
+        self.logits_scratch: Array | None = None
         self.rows = np.arange(n)
 
     def for_backward(self, layers: list[Layer]) -> Buffers:

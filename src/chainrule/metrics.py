@@ -216,6 +216,19 @@ def model_dtype(model: Module) -> np.dtype:
     return dtypes.pop()
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every number in ``array`` is finite, without a boolean copy of a large array.
+
+    A sum is finite when every term is (NaN and inf propagate); only when the sum is not
+    (a NaN or inf, or finite numbers whose sum overflows) is each number looked at.
+    """
+    if array.dtype.kind not in "fc":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    return bool(np.isfinite(total)) or bool(np.isfinite(array).all())
+
+
 def as_inputs(data: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
     """``data`` as a finite, C-contiguous (n_samples, n_features) array of ``dtype``."""
     array = _as_array(data, what, "features")
@@ -227,7 +240,7 @@ def as_inputs(data: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
     if array.shape[0] == 0:
         raise DataError(f"{what} holds no samples")
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         raise DataError(f"{what} contains NaN or inf; clean or impute the data first")
     return array
 
@@ -241,7 +254,7 @@ def as_targets(data: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarra
         raise DataError(f"{what} must hold one target per sample ({n}), got shape {array.shape}")
     if array.dtype.kind in "fb":
         array = array.astype(dtype, copy=False)
-        if not np.isfinite(array).all():
+        if not all_finite(array):
             raise DataError(f"{what} contains NaN or inf; clean or drop those samples first")
     return array
 

@@ -302,11 +302,16 @@ register(Op(
 
 # ---------------------------------------------------------------- activations
 def _sigmoid_into(x: Array, into: Array | None = None) -> Array:
-    # exp() only sees numbers <= 0, so it never overflows: 1/(1+e^-x) for x >= 0 and
-    # e^x/(1+e^x) for x < 0, written as one quotient exp(min(x, 0)) / (1 + exp(-|x|)).
-    denominator = np.exp(-np.abs(x))
-    denominator += 1
-    return np.divide(np.exp(np.minimum(x, 0)), denominator, out=into)
+    # 1 / (1 + e^-x) in place. For x far below 0, e^-x overflows to inf and 1/inf = 0,
+    # the correctly rounded value, so that overflow is expected, not an error; every
+    # finite e^-x gives a result with a relative error of a few ulp.
+    if into is None and x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        into = np.negative(x, out=into)
+        np.exp(into, out=into)
+        np.add(into, 1, out=into)
+        return np.reciprocal(into, out=into)
 
 
 @_underflow_is_zero

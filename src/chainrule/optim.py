@@ -98,19 +98,22 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter whose ``.grad`` is not None, using the current ``lr``."""
-        for i, (p, state) in enumerate(zip(self.params, self.state)):
-            if p.grad is None:
-                continue
-            grad = np.asarray(p.grad)
-            if grad.shape != p.data.shape:
-                raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {p.data.shape}")
-            tmp = self._scratch[i]
-            if tmp is None or tmp.shape != p.data.shape or tmp.dtype != p.data.dtype:
-                tmp = self._scratch[i] = np.empty_like(p.data)
-            # Squared small gradients and decaying moments reach subnormals (float32 especially);
-            # flushing them toward zero is the intended behaviour, not an error.
-            with np.errstate(under="ignore"):
-                self._update(p.data, grad, state, tmp)
+        # Squared small gradients and decaying moments reach subnormals (float32 especially);
+        # flushing them toward zero is the intended behaviour, not an error.
+        with np.errstate(under="ignore"):
+            for i, (p, state) in enumerate(zip(self.params, self.state)):
+                grad = p.grad
+                if grad is None:
+                    continue
+                w = p.data
+                if type(grad) is not np.ndarray:
+                    grad = np.asarray(grad)
+                if grad.shape != w.shape:
+                    raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {w.shape}")
+                tmp = self._scratch[i]
+                if tmp is None or tmp.shape != w.shape or tmp.dtype != w.dtype:
+                    tmp = self._scratch[i] = np.empty_like(w)
+                self._update(w, grad, state, tmp)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         raise NotImplementedError

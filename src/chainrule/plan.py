@@ -54,6 +54,10 @@ Array = np.ndarray
 _FUSED = {("softmax", "cross_entropy"): "softmax", ("sigmoid", "binary_cross_entropy"): "sigmoid",
           ("identity", "cross_entropy_with_logits"): "logits"}
 
+# Squared-error losses E = c sum_k (target_k - out_k)^2 by their c, for K outputs: then
+# dE/dout = 2 c (out - target), and one subtraction gives both E and delta^(L).
+_SQUARED_SCALE = {"half_squared_error": lambda k: 0.5, "squared_error": lambda k: 1.0, "mse": lambda k: 1.0 / k}
+
 # Buffers are kept for this many batch sizes (the training batch, the last smaller
 # batch of an epoch, prediction chunks); older ones are dropped.
 _MAX_CACHED_SIZES = 4
@@ -97,6 +101,8 @@ class Plan:
         self._check_finite = bool(getattr(model, "check_finite", False))
         self._cache: dict[int, Buffers] = {}
         self._log_softmax = ACTIVATIONS["log_softmax"].forward
+        squared = _SQUARED_SCALE.get(loss.name)
+        self._squared_scale = None if squared is None else squared(self.n_out)
 
     def __repr__(self) -> str:
         sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]
@@ -180,6 +186,11 @@ class Plan:
     def _output_delta(self, bufs: Buffers, t: Array, weight: Array | None, n: int) -> float:
         """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1]."""
         out, delta, loss, fused = bufs.out[-1], bufs.delta[-1], self._loss, self._fused
+        if weight is None:
+            if fused == "logits":
+                return self._logits_delta(out, t, delta, bufs, n)
+            if self._squared_scale is not None and fused is None:
+                return self._squared_delta(out, t, delta, n)
         if fused == "logits":
             log_p = self._log_softmax(out)
             terms = -t * log_p  # the terms of cross_entropy_with_logits, log-softmax computed once
@@ -204,6 +215,38 @@ class Plan:
             np.multiply(grad, (weight / total)[:, None], out=delta)
         elif n != 1 or grad is not delta:
             np.divide(grad, n, out=delta)
+        return value
+
+    def _logits_delta(self, net: Array, t: Array, delta: Array, bufs: Buffers, n: int) -> float:
+        """cross_entropy_with_logits in place: E = -(1/N) sum_n sum_k t_nk log p_nk, p = softmax(net).
+
+        log p = shifted - log sum_k exp(shifted_k) with shifted = net - max_k net_k (so exp
+        never overflows); delta^(L) = (p sum_k t_k - t) / N, which is (p - t) / N for one-hot rows.
+        """
+        shifted = bufs.logits_scratch
+        if shifted is None:
+            shifted = bufs.logits_scratch = np.empty_like(net)
+        np.subtract(net, np.maximum.reduce(net, axis=1, keepdims=True), out=shifted)
+        p = np.exp(shifted, out=delta)
+        sums = np.add.reduce(p, axis=1, keepdims=True)
+        np.divide(p, sums, out=p)
+        np.subtract(shifted, np.log(sums, out=sums), out=shifted)  # log p
+        value = -float(np.vdot(t, shifted)) / n
+        if t is not bufs.onehot:
+            np.multiply(p, np.add.reduce(t, axis=1, keepdims=True), out=p)
+        np.subtract(p, t, out=delta)
+        if n != 1:
+            np.divide(delta, n, out=delta)
+        return value
+
+    def _squared_delta(self, out: Array, t: Array, delta: Array, n: int) -> float:
+        """E = (c/N) sum_n sum_k (out_nk - t_nk)^2 and delta^(L) = dE/dout = 2 c (out - t) / N."""
+        np.subtract(out, t, out=delta)
+        c = self._squared_scale
+        value = c * float(np.vdot(delta, delta)) / n
+        scale = 2 * c / n
+        if scale != 1:
+            np.multiply(delta, scale, out=delta)
         return value
 
     def _backward(self, x: Array, bufs: Buffers) -> None:

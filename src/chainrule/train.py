@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batches import BatchStream
 from chainrule.callbacks import (
     STOP_REASONS,
     Callback,
@@ -39,7 +40,7 @@ from chainrule.callbacks import (
 )
 from chainrule.errors import ConfigError, DataError, ModelFileError
 from chainrule.losses import LOSSES, get_loss
-from chainrule.metrics import as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
+from chainrule.metrics import all_finite, as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
 from chainrule.nn import Activation, Module, Sequential
 from chainrule.optim import Optimizer, clip_grad_norm, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
@@ -126,6 +127,16 @@ def resolve_loss(model: Module, loss: str | LossFn, y: np.ndarray | None = None)
 
 
 # ------------------------------------------------------------------ inputs
+def _copy_into(snapshot: list[np.ndarray], params: list[Tensor]) -> list[np.ndarray]:
+    """The parameters' values, copied into ``snapshot``'s arrays (reused from epoch to epoch)."""
+    if len(snapshot) != len(params) or any(s.shape != p.data.shape or s.dtype != p.data.dtype
+                                           for s, p in zip(snapshot, params)):
+        return [p.data.copy() for p in params]
+    for s, p in zip(snapshot, params):
+        np.copyto(s, p.data)
+    return snapshot
+
+
 def _check_optimizer(optimizer: Optimizer, model: Module) -> None:
     owned = {id(p) for p in optimizer.params}
     if any(id(p) not in owned for p in model.parameters()):
@@ -366,6 +377,8 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     step_fn = loss_and_grad_fn(model, loss)
     params = model.parameters()
     was_training = model.training
+    stream = BatchStream(x, y, w, batch_size)
+    snapshot: list[np.ndarray] = []
     logs: dict[str, float] = {}
     for cb in cbs:
         cb.on_train_begin(state)
@@ -382,19 +395,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                     cb.on_epoch_begin(epoch)
                 start = time.perf_counter()
                 lr_used = opt.lr
-                snapshot = [p.data.copy() for p in params]
-                if shuffle:
-                    order = rng.permutation(n)
-                    x_epoch, y_epoch, w_epoch = x[order], y[order], None if w is None else w[order]
-                else:
-                    x_epoch, y_epoch, w_epoch = x, y, w
+                snapshot = _copy_into(snapshot, params)
                 model.train()
                 total = seen = 0.0
-                for b, lo in enumerate(range(0, n, batch_size)):
-                    hi = min(lo + batch_size, n)
-                    wb = None if w_epoch is None else w_epoch[lo:hi]
+                batches = stream.epoch(rng.permutation(n) if shuffle else None)
+                for b, (lo, hi, xb, yb, wb) in enumerate(batches):
                     try:
-                        batch_loss = step_fn(x_epoch[lo:hi], y_epoch[lo:hi], wb)
+                        batch_loss = step_fn(xb, yb, wb)
                         problem = "" if math.isfinite(batch_loss) else f"the loss became {batch_loss}"
                     except FloatingPointError as error:
                         problem = f"a floating-point error ({error})"
@@ -408,7 +415,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                         seen += share
                         requests = [cb.on_batch_end(b, {"loss": batch_loss, "size": hi - lo}) for cb in cbs]
                     if problem or (b == state.n_batches - 1
-                                   and not all(np.isfinite(p.data).all() for p in params)):
+                                   and not all(all_finite(p.data) for p in params)):
                         problem = problem or "the weights became NaN or inf"
                         for p, value in zip(params, snapshot):
                             np.copyto(p.data, value)

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from chainrule.errors import ChainruleError, ConfigError, DataError, ShapeError
+from chainrule.metrics import all_finite
 from chainrule.nn import Dropout
 from chainrule.sklearn._config import EstimatorParameterError, Objective, check_integral_sizes, hidden_activations
 from chainrule.sklearn._lbfgs import fit_lbfgs
@@ -122,7 +123,7 @@ class BaseMLP(BaseEstimator):
             fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
         else:
             fit_lbfgs(self, x, y, sample_weight, batch_loss)
-        if not all(np.isfinite(p.data).all() for p in self.model_.parameters()):
+        if not all(all_finite(p.data) for p in self.model_.parameters()):
             raise DataError("Solver produced non-finite parameter weights. The input data may contain large "
                             "values and need to be preprocessed.")
         return self
