@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 import chainrule as cr
 from benchmarks.configs import Config, Data, build_model, loss_name
-from benchmarks.peers import Peer, UnavailableError
+from benchmarks.peers import PartialFitPeer, Peer, UnavailableError, sgd_estimator_settings
 
 __all__ = ["ChainruleFit", "ChainrulePlan", "ChainruleSklearn"]
 
@@ -64,7 +62,7 @@ class ChainrulePlan(Peer):
         return total / n
 
 
-class ChainruleSklearn(Peer):
+class ChainruleSklearn(PartialFitPeer):
     key = "chainrule_sklearn"
     label = "chainrule.sklearn"
     note = "the scikit-learn drop-in, `partial_fit` = one epoch, same settings as scikit-learn's"
@@ -76,9 +74,7 @@ class ChainruleSklearn(Peer):
             from chainrule.sklearn import MLPClassifier, MLPRegressor
         except ImportError as error:
             raise UnavailableError(f"chainrule.sklearn is not importable ({error})") from None
-        common = dict(hidden_layer_sizes=config.sizes[1:-1], solver="sgd", learning_rate_init=config.lr,
-                      batch_size=config.batch, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
-                      learning_rate="constant", max_iter=1, shuffle=True, random_state=seed)
+        common = sgd_estimator_settings(config, seed)
         try:
             if config.task == "mazur":
                 self.estimator = MLPRegressor(activation="logistic", output_activation="logistic",
@@ -90,12 +86,3 @@ class ChainruleSklearn(Peer):
             self.epoch()  # fails here, not in the timed runs, if the settings are refused
         except Exception as error:
             raise UnavailableError(f"chainrule.sklearn refused the settings: {type(error).__name__}: {error}") from None
-
-    def epoch(self) -> float:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.classes is None:
-                self.estimator.partial_fit(self.data.x, self.data.rows)
-            else:
-                self.estimator.partial_fit(self.data.x, self.data.labels, classes=self.classes)
-        return float(getattr(self.estimator, "loss_", np.nan))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
 from benchmarks.configs import Config, Data, initial_weights
-from benchmarks.peers import Peer, UnavailableError
+from benchmarks.peers import PartialFitPeer, Peer, UnavailableError, sgd_estimator_settings
 
 __all__ = ["TorchEager", "SklearnMLP", "Micrograd"]
 
@@ -63,7 +62,7 @@ class TorchEager(Peer):
         return total / n
 
 
-class SklearnMLP(Peer):
+class SklearnMLP(PartialFitPeer):
     key = "sklearn"
     label = "scikit-learn MLP"
     note = ("`partial_fit` = one epoch; per call it validates X, one-hot encodes y; per batch it adds "
@@ -76,9 +75,7 @@ class SklearnMLP(Peer):
             from sklearn.neural_network import MLPClassifier, MLPRegressor
         except ImportError:
             raise UnavailableError("scikit-learn is not installed") from None
-        common = dict(hidden_layer_sizes=config.sizes[1:-1], solver="sgd", learning_rate_init=config.lr,
-                      batch_size=config.batch, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
-                      learning_rate="constant", max_iter=1, shuffle=True, random_state=seed)
+        common = sgd_estimator_settings(config, seed)
         if config.task == "mazur":
             # scikit-learn has no sigmoid output: MLPRegressor's output is linear.
             self.label = "scikit-learn MLPRegressor"
@@ -87,15 +84,6 @@ class SklearnMLP(Peer):
         else:
             self.estimator = MLPClassifier(activation="relu", **common)
             self.classes = np.arange(config.sizes[-1])
-
-    def epoch(self) -> float:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.classes is None:
-                self.estimator.partial_fit(self.data.x, self.data.rows)
-            else:
-                self.estimator.partial_fit(self.data.x, self.data.labels, classes=self.classes)
-        return float(self.estimator.loss_)
 
 
 class Micrograd(Peer):

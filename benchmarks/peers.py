@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 
 from benchmarks.configs import Config, Data
 
-__all__ = ["Peer", "UnavailableError", "peer_classes"]
+__all__ = ["Peer", "PartialFitPeer", "UnavailableError", "peer_classes", "sgd_estimator_settings"]
 
 
 class UnavailableError(Exception):
@@ -37,6 +40,32 @@ class Peer:
 
     def epoch(self) -> float:
         raise NotImplementedError
+
+
+def sgd_estimator_settings(config: Config, seed: int) -> dict[str, Any]:
+    """scikit-learn MLP parameters for the benchmark's plain SGD: no momentum, no penalty, one epoch per call."""
+    return dict(hidden_layer_sizes=config.sizes[1:-1], solver="sgd", learning_rate_init=config.lr,
+                batch_size=config.batch, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
+                learning_rate="constant", max_iter=1, shuffle=True, random_state=seed)
+
+
+class PartialFitPeer(Peer):
+    """A scikit-learn-style ``estimator`` timed one ``partial_fit`` (one epoch) at a time.
+
+    ``classes`` holds every label for a classifier and is None for a regressor (Mazur's rows).
+    """
+
+    estimator: Any
+    classes: np.ndarray | None
+
+    def epoch(self) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.classes is None:
+                self.estimator.partial_fit(self.data.x, self.data.rows)
+            else:
+                self.estimator.partial_fit(self.data.x, self.data.labels, classes=self.classes)
+        return float(getattr(self.estimator, "loss_", np.nan))
 
 
 def peer_classes() -> list[type[Peer]]:
