@@ -294,7 +294,8 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     """Train ``model`` on (X, y) by mini-batch gradient descent; returns the :class:`History`.
 
     Each epoch draws one permutation of the samples from a NumPy Generator seeded
-    by ``seed`` and walks it in batches of ``batch_size`` (views of the permuted data):
+    by ``seed`` and walks it in batches of ``batch_size``, gathered a few megabytes at a
+    time into buffers reused all along (:mod:`chainrule.batches`; the data is never copied whole):
     forward, backward (:func:`loss_and_grad_fn`), optional clipping, optimizer step.
     Same seed, same data, same machine: bit-identical weights.
 
