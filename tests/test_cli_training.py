@@ -206,3 +206,13 @@ def test_evaluate_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     assert code == 2 and "pickle" in err and "Traceback" not in err
     code, _, err = _run(capsys, "evaluate", str(tmp_path / "absent.safetensors"), "--dataset", "digits")
     assert code == 2 and "absent.safetensors" in err
+
+
+def test_demo_prints_mazurs_published_step_and_names_the_sequential_variant(capsys):
+    code, out, _ = _run(capsys, "demo")
+    assert code == 0
+    for published in ("E_total = 0.298371109", "= 0.358916480", "= 0.408666186", "= 0.511301270",
+                      "= 0.561370121", "= 0.149780716", "= 0.199561432", "= 0.249751144", "= 0.299502287"):
+        assert published in out
+    assert "after the step: E_total = 0.291027774" in out
+    assert "0.291027924 is the" in out and "--update sequential" in out
