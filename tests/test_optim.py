@@ -366,3 +366,36 @@ def test_get_schedule():
         optim.get_schedule("warmup")
     with pytest.raises(ConfigError, match="bind"):
         optim.Constant().step()
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.5), lambda ps: optim.SGD(ps, lr=0.5, momentum=0.9),
+                                  lambda ps: optim.Adam(ps, lr=0.5)], ids=["plain SGD", "momentum", "Adam"])
+def test_step_checks_gradients_and_follows_a_replaced_parameter(make):
+    w = cr.Parameter(np.ones(3))
+    opt = make([w])
+    w.grad = [1.0, 2.0, 3.0]  # a list is taken as an array
+    opt.step()
+    assert w.data.shape == (3,) and np.all(w.data < 1)
+    w.grad = np.ones(4)
+    with pytest.raises(ShapeError, match=r"gradient of shape \(4,\) for a parameter of shape \(3,\)"):
+        opt.step()
+    if isinstance(opt, optim.SGD) and opt.hyper["momentum"] == 0:
+        w.data = np.ones((2, 2), np.float32)  # replaced by an array of another shape and dtype
+        w.grad = np.full((2, 2), 0.5, np.float32)
+        opt.step()
+        np.testing.assert_array_equal(w.data, np.full((2, 2), 0.75, np.float32))
+        assert w.data.dtype == np.float32
+
+
+def test_plain_sgd_step_equals_the_general_update():
+    rng = np.random.default_rng(0)
+    start, grad = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    fast, general = cr.Parameter(start.copy()), cr.Parameter(start.copy())
+    plain = optim.SGD([fast], lr=0.1)
+    reference = optim.SGD([general], lr=0.1)
+    for _ in range(3):
+        fast.grad, general.grad = grad, grad
+        plain.step()
+        optim.Optimizer.step(reference)  # the per-parameter _update path
+    np.testing.assert_array_equal(fast.data, general.data)
+    np.testing.assert_allclose(fast.data, start - 3 * 0.1 * grad, rtol=1e-14, atol=1e-15)
