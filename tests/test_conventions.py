@@ -93,7 +93,7 @@ def test_sequential_update_on_a_deeper_net_matches_a_hand_written_loop():
 
 
 def test_simultaneous_batch_descent_matches_pytorch_sgd():
-    import torch
+    torch = pytest.importorskip("torch")
 
     x, target = cr.examples.xor()
     net = cr.MLP([2, 3, 1], activation="tanh", output_activation="sigmoid", seed=3)

@@ -322,7 +322,7 @@ def _softmax(z):
 # ------------------------------------------------------------------ beyond scikit-learn: one step against PyTorch
 def _torch_objective(weights, biases, x, target, hidden, output, loss, alpha, l1):
     """E(w) written out in PyTorch float64: (value for the gradient, value as reported, gradients)."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     fns = {"tanh": torch.tanh, "logistic": torch.sigmoid, "sigmoid": torch.sigmoid, "relu": torch.relu,
            "elu": torch.nn.functional.elu, "identity": lambda z: z, "softmax": lambda z: torch.softmax(z, 1),

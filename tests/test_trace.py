@@ -83,7 +83,7 @@ def test_steps_show_the_error_falling_round_by_round():
 # ---------------------------------------------------------------- PyTorch float64 reference
 def torch_step(net, x, target, loss, lr=0.5):
     """Independent reference: the same net in PyTorch float64, autograd for every derivative."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     acts = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z,
             "softmax": lambda z: torch.softmax(z, dim=-1), "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z),

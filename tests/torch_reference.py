@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 
 import chainrule.functional as F
 from chainrule import losses
@@ -70,8 +71,8 @@ def relative_error(actual: Any, expected: Any) -> float:
 @functools.cache
 def torch_namespace() -> SimpleNamespace:
     """chainrule's function names, implemented with PyTorch (float64 inputs expected)."""
-    import torch
-    import torch.nn.functional as tf
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
 
     def dims(a: Any, axis: Any) -> tuple[int, ...]:
         if axis is None:
@@ -223,7 +224,7 @@ def assert_matches_torch(expr: Callable[..., Any], *inputs: Any, rtol: float = 1
     float
         The largest relative error seen.
     """
-    import torch
+    torch = pytest.importorskip("torch")
 
     cr_inputs = [x if isinstance(x, Tensor) and x.requires_grad
                  else Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64),
