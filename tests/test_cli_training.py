@@ -216,3 +216,14 @@ def test_demo_prints_mazurs_published_step_and_names_the_sequential_variant(caps
         assert published in out
     assert "after the step: E_total = 0.291027774" in out
     assert "0.291027924 is the" in out and "--update sequential" in out
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["trace", "--example", "mazur", "--steps", "20000"]])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(argv):
+    # `chainrule ... | head`: the reader goes away before the command has written its output.
+    child = subprocess.Popen([sys.executable, "-m", "chainrule", *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 141
+    assert b"Traceback" not in err and b"Exception ignored" not in err and err == b""

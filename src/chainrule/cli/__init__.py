@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "handler", None) is None:
             raise UsageError("chainrule: choose a command, e.g. 'chainrule demo' (see --help)")
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a reader that has gone shows here, not at interpreter exit
+        return code
     except (UsageError, ChainruleError) as error:
         print(f"chainrule: error: {error}" if isinstance(error, ChainruleError) else f"error: {error}",
               file=sys.stderr)
@@ -64,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`chainrule predict ... | head`): stop quietly, as Unix
+        # tools do, and point stdout at /dev/null so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
