@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks.configs import Config, make_data
+from benchmarks.configs import Config, flops_per_sample, make_data
 from benchmarks.peers import Peer, UnavailableError
 
 __all__ = ["Result", "ConfigResult", "run_config", "fit_memory"]
@@ -44,6 +44,17 @@ class ConfigResult:
     config: Config
     results: list[Result]
     skipped: list[tuple[str, str]]
+    #: The gemm peak (GFLOP/s) measured at the end of each round, beside that round's epochs.
+    round_peaks: list[float] = field(default_factory=list)
+
+    def peak_share(self, result: Result) -> float:
+        """Median over rounds of (GFLOP/s of ``result`` in round r) / (gemm peak measured in round r).
+
+        Measured round by round, so a machine that slows down for a while (a noisy neighbour
+        on a virtual machine) slows the epoch and the peak beside it alike.
+        """
+        flop = self.config.n_samples * flops_per_sample(self.config.sizes) / 1e9
+        return statistics.median(flop / t / peak for t, peak in zip(result.times, self.round_peaks))
 
     def get(self, key: str) -> Result | None:
         return next((r for r in self.results if r.key == key), None)
@@ -79,7 +90,8 @@ def _traced(fn: Callable[[], float]) -> tuple[float, int, int]:
 
 
 def run_config(config: Config, classes: list[type[Peer]], rounds: int, seed: int, memory: bool,
-               log: Callable[[str], None], settle: float = SETTLE_SECONDS) -> ConfigResult:
+               log: Callable[[str], None], settle: float = SETTLE_SECONDS,
+               peak_probe: Callable[[], float] | None = None) -> ConfigResult:
     """Set every implementation up, warm each with one epoch, then time ``rounds`` alternated rounds.
 
     Round r runs every implementation once, in the same order (A B C A B C ...), so
@@ -101,6 +113,7 @@ def run_config(config: Config, classes: list[type[Peer]], rounds: int, seed: int
         except UnavailableError as reason:
             skipped.append((cls.label, str(reason)))
     results = [Result(p.key, p.label, p.note, p.chainrule) for p in peers]
+    round_peaks: list[float] = []
     for peer, result in zip(peers, results):
         result.loss = peer.epoch()
     for r in range(rounds):
@@ -109,15 +122,19 @@ def run_config(config: Config, classes: list[type[Peer]], rounds: int, seed: int
             start = time.perf_counter()
             result.loss = peer.epoch()
             result.times.append(time.perf_counter() - start)
+        if peak_probe is not None:
+            time.sleep(settle)
+            round_peaks.append(peak_probe())
         log(f"  round {r + 1}/{rounds}: "
-            + ", ".join(f"{p.key} {res.times[-1]:.3f}s" for p, res in zip(peers, results)))
+            + ", ".join(f"{p.key} {res.times[-1]:.3f}s" for p, res in zip(peers, results))
+            + (f", gemm peak {round_peaks[-1]:.0f} GFLOP/s" if round_peaks else ""))
     if memory:  # every peer runs this epoch, so all have run as many epochs at the end
         for peer, result in zip(peers, results):
             if peer.traced:
                 result.loss, result.peak_bytes, result.retained_bytes = _traced(peer.epoch)
             else:
                 result.loss = peer.epoch()
-    return ConfigResult(config, results, skipped)
+    return ConfigResult(config, results, skipped, round_peaks)
 
 
 def fit_memory(n: int = 60000, sizes: tuple[int, ...] = (784, 256, 256, 10), batch: int = 128,

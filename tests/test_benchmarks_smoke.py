@@ -81,3 +81,14 @@ def test_chainrule_bench_reaches_the_runner(capsys):
     assert main(["bench", "--config", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown configuration" in err
+
+
+def test_peak_share_compares_each_epoch_with_the_peak_measured_in_its_own_round():
+    from benchmarks.measure import ConfigResult, Result
+
+    config = select(["wide-f32"])[0]
+    gflop = config.n_samples * flops_per_sample(config.sizes) / 1e9
+    # Rounds 1 and 2 ran on a machine slowed down by half: the epochs and the peaks beside them alike.
+    result = Result("chainrule_fit", "chainrule fit", "", True, times=[gflop / 40, gflop / 40, gflop / 80])
+    cr = ConfigResult(config, [result], [], round_peaks=[50.0, 50.0, 100.0])
+    assert cr.peak_share(result) == pytest.approx(0.8)  # a peak taken once, at full speed, would say 40%
