@@ -20,7 +20,7 @@ Learning-rate schedules live in :mod:`chainrule.schedules` and are re-exported h
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -101,21 +101,27 @@ class Optimizer:
         # Squared small gradients and decaying moments reach subnormals (float32 especially);
         # flushing them toward zero is the intended behaviour, not an error.
         with np.errstate(under="ignore"):
-            for i, (p, state) in enumerate(zip(self.params, self.state)):
-                grad, w, tmp = p.grad, p.data, self._scratch[i]
-                if grad is None:
-                    continue
-                if not (type(grad) is np.ndarray and tmp is not None and grad.shape == w.shape == tmp.shape
-                        and tmp.dtype == w.dtype):
-                    grad, tmp = self._checked(i, grad, w)
-                self._update(w, grad, state, tmp)
+            for i, w, grad, tmp in self._pending():
+                self._update(w, grad, self.state[i], tmp)
+
+    def _pending(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(i, w, dE/dw, scratch array) for every parameter i whose ``.grad`` is not None.
+
+        One quick look per parameter; only when grad is not an array of w's shape, or the
+        scratch array is missing or stale (the first step, a replaced parameter), does
+        :meth:`_checked` convert, check and allocate.
+        """
+        for i, p in enumerate(self.params):
+            grad, w, tmp = p.grad, p.data, self._scratch[i]
+            if grad is None:
+                continue
+            if not (type(grad) is np.ndarray and tmp is not None and grad.shape == w.shape == tmp.shape
+                    and tmp.dtype == w.dtype):
+                grad, tmp = self._checked(i, grad, w)
+            yield i, w, grad, tmp
 
     def _checked(self, i: int, grad: Any, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``grad`` as an array of w's shape (else ShapeError), and parameter i's scratch array.
-
-        ``step`` comes here only when a quick look finds grad not an array of w's shape or the
-        scratch array missing or stale (the first step, a replaced parameter).
-        """
+        """``grad`` as an array of w's shape (else ShapeError), and parameter i's scratch array."""
         grad = np.asarray(grad)
         if grad.shape != w.shape:
             raise ShapeError(f"gradient of shape {grad.shape} for a parameter of shape {w.shape}")
@@ -258,13 +264,7 @@ class SGD(Optimizer):
             return
         lr = self.lr
         with np.errstate(under="ignore"):
-            for i, p in enumerate(self.params):
-                grad, w, tmp = p.grad, p.data, self._scratch[i]
-                if grad is None:
-                    continue
-                if not (type(grad) is np.ndarray and tmp is not None and grad.shape == w.shape == tmp.shape
-                        and tmp.dtype == w.dtype):
-                    grad, tmp = self._checked(i, grad, w)
+            for _, w, grad, tmp in self._pending():
                 np.multiply(grad, lr, out=tmp)
                 np.subtract(w, tmp, out=w)
 
