@@ -192,6 +192,15 @@ class Optimizer:
         return f"{type(self).__name__}(lr={self.lr!r}{hyper})"
 
 
+def _average_square(avg: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
+    """avg <- beta avg + (1 - beta) g^2 in place, the running average of squared gradients
+    of Adam (v, beta = beta2) and RMSprop (beta = alpha); tmp is scratch of avg's shape."""
+    avg *= beta
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - beta
+    avg += tmp
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum, Nesterov momentum and weight decay.
 
@@ -368,10 +377,7 @@ class Adam(Optimizer):
         np.subtract(g, m, out=tmp)  # the lerp PyTorch uses: m + (1 - beta1)(g - m) = beta1 m + (1 - beta1) g
         tmp *= 1 - beta1
         m += tmp
-        v *= beta2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - beta2
-        v += tmp
+        _average_square(v, g, beta2, tmp)
         if h["amsgrad"]:
             v_max = state["max_exp_avg_sq"]
             np.maximum(v_max, v, out=v_max)
@@ -439,10 +445,7 @@ class RMSprop(Optimizer):
         if h["weight_decay"] != 0:
             g = g + h["weight_decay"] * w
         s = state["square_avg"]
-        s *= alpha
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - alpha
-        s += tmp
+        _average_square(s, g, alpha, tmp)
         if h["centered"]:
             gbar = state["grad_avg"]
             np.subtract(g, gbar, out=tmp)
