@@ -254,3 +254,30 @@ def test_repr_shows_the_layers():
     ])
     assert repr(cr.Activation("elu", alpha=0.5)) == "Activation('elu', alpha=0.5)"
     assert "hidden): Linear(n_in=3, n_out=4" in repr(TwoLayers())
+
+
+def test_function_activation_backpropagates_through_its_operations():
+    from chainrule import functional as F
+    from chainrule.nn import FunctionActivation
+
+    swish = FunctionActivation(lambda net: net * F.sigmoid(net), name="swish")
+    net = cr.MLP([3, 4, 2], activation=swish, output_activation="softmax", seed=1)
+    assert isinstance(net[1], FunctionActivation) and repr(net[1]) == "FunctionActivation('swish')"
+    x, t = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 1, 0, 1])
+    report = cr.gradcheck(lambda: cr.losses.cross_entropy(net(x), t), net)
+    assert report.max_abs_error < 1e-8  # gradcheck itself raises above rtol 1e-5
+
+
+def test_make_activation_takes_names_modules_classes_and_functions():
+    from chainrule.nn import FunctionActivation, make_activation
+
+    assert type(make_activation("tanh")) is cr.Tanh and type(make_activation(cr.Tanh)) is cr.Tanh
+    relu = cr.ReLU()
+    assert make_activation(relu) is relu
+    assert isinstance(make_activation(lambda net: net * 2), FunctionActivation)
+    with pytest.raises(ConfigError, match="unknown activation"):
+        make_activation("swish")
+    with pytest.raises(ShapeError, match=r"turned shape \(2, 3\) into \(2,\)"):
+        FunctionActivation(lambda net: net.sum(axis=1))(cr.Tensor(np.ones((2, 3))))
+    with pytest.raises(ConfigError, match="needs a function"):
+        FunctionActivation("tanh")

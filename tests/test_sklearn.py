@@ -23,6 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
+import chainrule as cr
+from chainrule import functional as F
 from chainrule.callbacks import EarlyStopping, LambdaCallback
 from chainrule.errors import ConfigError, DataError
 from chainrule.nn import MLP, Dropout, LeakyReLU
@@ -398,6 +400,43 @@ def test_an_activation_list_of_one_name_is_that_name():
     b = MLPClassifier(activation="tanh", **SMALL).fit(x, y)
     _assert_same_model(a, b, atol=0)
     assert [type(m).__name__ for m in a.model_] == ["Linear", "Tanh", "Linear", "Tanh", "Linear", "Softmax"]
+
+
+def _tanh_by_hand(net):
+    """tanh written with chainrule's operations, (e^net - e^-net) / (e^net + e^-net)."""
+    return (F.exp(net) - F.exp(-net)) / (F.exp(net) + F.exp(-net))
+
+
+def test_a_function_activation_trains_like_the_registered_one():
+    x, y = _classification(3)
+    custom = MLPClassifier(activation=_tanh_by_hand, **SMALL).fit(x, y)
+    builtin = MLPClassifier(activation="tanh", **SMALL).fit(x, y)
+    for a, b in zip(custom.coefs_ + custom.intercepts_, builtin.coefs_ + builtin.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert [type(m).__name__ for m in custom.model_][:2] == ["Linear", "FunctionActivation"]
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(custom)).predict_proba(x), custom.predict_proba(x))
+
+
+def test_a_function_activation_mixes_with_names_in_pipelines_and_grid_search():
+    x, y = _classification(3)
+    swish = lambda net: net * F.sigmoid(net)  # noqa: E731
+    grid = GridSearchCV(make_pipeline(StandardScaler(), MLPClassifier(**SMALL)),
+                        {"mlpclassifier__activation": [["relu", swish], "relu"]}, cv=2).fit(x, y)
+    assert grid.best_estimator_[-1].n_layers_ == 4
+    assert 0 <= grid.best_score_ <= 1
+
+
+def test_a_function_activation_is_refused_where_it_cannot_go(tmp_path):
+    x, y = _classification(3)
+    est = MLPClassifier(activation=_tanh_by_hand, **SMALL).fit(x, y)
+    with pytest.raises(ConfigError, match="cannot be saved"):
+        cr.save(est.model_, tmp_path / "custom.crm")
+    with pytest.raises(ConfigError, match="learner tools"):
+        cr.trace(est.model_, x[0], np.eye(est.n_outputs_)[0])
+    with pytest.raises(ConfigError, match="returned ndarray"):
+        MLPClassifier(activation=lambda net: np.tanh(net.data), **SMALL).fit(x, y)
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(activation=42).fit(x, y)
 
 
 def test_dropout_changes_training_only():

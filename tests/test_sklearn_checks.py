@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from chainrule import functional as F
 from chainrule.nn import LeakyReLU
 from chainrule.sklearn import MLPClassifier, MLPRegressor
+
+
+def softsign(net):
+    """A custom activation written with chainrule's operations: net / (1 + |net|)."""
+    return net / (1 + F.abs(net))
+
 
 ESTIMATORS = [
     MLPClassifier(),
@@ -16,6 +23,7 @@ ESTIMATORS = [
                   loss="squared_error", dropout=0.1, l1=1e-4, dtype="float64", learning_rate_init=0.01),
     MLPRegressor(hidden_layer_sizes=(30, 20), activation=["elu", "softplus"], loss="mse", dropout=0.05, l1=1e-4,
                  output_activation="tanh"),
+    MLPClassifier(hidden_layer_sizes=(10,), activation=softsign),
 ]
 
 

@@ -13,6 +13,7 @@ from chainrule.nn import (
     MLP,
     Activation,
     Dropout,
+    FunctionActivation,
     Identity,
     LeakyReLU,
     Linear,
@@ -33,7 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "is_grad_enabled",
-    "Module", "Parameter", "Linear", "Sequential", "MLP", "Dropout", "Activation", "Identity", "Sigmoid",
+    "Module", "Parameter", "Linear", "Sequential", "MLP", "Dropout", "Activation", "FunctionActivation",
+    "Identity", "Sigmoid",
     "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax",
     "gradcheck", "check_vjp", "GradcheckReport",
     "fit", "evaluate", "predict", "History", "save", "load",

@@ -9,7 +9,7 @@ j of this one. This is the transpose of PyTorch's ``nn.Linear.weight`` (n_out, n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from chainrule.tensor import Tensor
 __all__ = [
     "Module", "Parameter", "Linear", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU",
     "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax", "Dropout", "Sequential", "MLP",
-    "make_activation",
+    "make_activation", "FunctionActivation",
 ]
 
 
@@ -324,16 +324,69 @@ _ACTIVATION_CLASSES: dict[str, type[Activation]] = {
 }
 
 
-def make_activation(spec: str | Activation | None) -> Activation:
-    """An activation module from a name (scikit-learn's 'logistic' is sigmoid), a module, or None (identity)."""
+class FunctionActivation(Module):
+    """An activation given as a Python function of a Tensor: out = f(net), elementwise or not.
+
+    f must be built from chainrule's differentiable operations (:mod:`chainrule.functional`,
+    Tensor arithmetic), so backpropagation differentiates it through the recorded graph:
+    dout/dnet comes from the definitions of the operations f is made of, written once in
+    :mod:`chainrule.ops`. Training runs on the graph path (the captured plan needs
+    registered ops), model files cannot hold it (they hold no code), and the learner
+    tools, which print each activation's formula, do not take it.
+
+    Parameters
+    ----------
+    fn : callable
+        Tensor (batch, n) -> Tensor (batch, n).
+    name : str, optional
+        For display; defaults to ``fn.__name__``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> from chainrule import functional as F
+    >>> swish = FunctionActivation(lambda net: net * F.sigmoid(net), name="swish")
+    >>> net = cr.MLP([2, 3, 1], activation=swish, seed=0)
+    >>> net([[0.5, -1.0]]).shape
+    (1, 1)
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], name: str | None = None) -> None:
+        if not callable(fn):
+            raise ConfigError(f"FunctionActivation needs a function of a Tensor, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "function")
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.fn(x)
+        if not isinstance(out, Tensor):
+            raise ConfigError(f"the activation {self.name!r} returned {type(out).__name__}; it must return a "
+                              "chainrule Tensor computed with chainrule's operations, so it can be differentiated")
+        if out.shape != x.shape:
+            raise ShapeError(f"the activation {self.name!r} turned shape {x.shape} into {out.shape}; "
+                             "an activation keeps the shape of its input")
+        return out
+
+    def extra_repr(self) -> str:
+        return repr(self.name)
+
+
+def make_activation(spec: Any) -> Activation | FunctionActivation:
+    """An activation module from a name (scikit-learn's 'logistic' is sigmoid), a module, an
+    Activation class, a function of a Tensor (:class:`FunctionActivation`), or None (identity)."""
     if spec is None:
         return Identity()
-    if isinstance(spec, Activation):
+    if isinstance(spec, (Activation, FunctionActivation)):
         return spec
     if isinstance(spec, str) and spec in _ACTIVATION_CLASSES:
         return _ACTIVATION_CLASSES[spec]()
+    if isinstance(spec, type) and issubclass(spec, Activation) and spec is not Activation:
+        return spec()
+    if callable(spec) and not isinstance(spec, type):
+        return FunctionActivation(spec)
     raise ConfigError(
-        f"unknown activation {spec!r}; choose one of {', '.join(_ACTIVATION_CLASSES)} or pass an Activation"
+        f"unknown activation {spec!r}; choose one of {', '.join(_ACTIVATION_CLASSES)}, pass an Activation, "
+        "or a function of a Tensor built from chainrule operations"
     )
 
 
@@ -444,8 +497,9 @@ class MLP(Sequential):
     ----------
     sizes : sequence of int
         Neurons per layer, input first: ``[784, 30, 10]`` has one hidden layer of 30.
-    activation : str, Activation or list of them
-        Hidden-layer activation, or one per hidden layer.
+    activation : str, Activation, function of a Tensor, or list of them
+        Hidden-layer activation, or one per hidden layer; a function becomes a
+        :class:`FunctionActivation`.
     output_activation : str, Activation or None
         Output activation; None leaves the output linear (logits), to pair with
         ``cross_entropy_with_logits`` or ``mse``.
@@ -504,7 +558,7 @@ class MLP(Sequential):
         return f"sizes={self.sizes}"
 
 
-def _auto_init(act: Activation) -> str:
+def _auto_init(act: Activation | FunctionActivation) -> str:
     return "he_uniform" if act.name in ("relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
 
 

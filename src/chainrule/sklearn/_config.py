@@ -33,7 +33,7 @@ from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 
 from chainrule.errors import ConfigError
-from chainrule.nn import Activation
+from chainrule.nn import Activation, FunctionActivation
 from chainrule.ops import ACTIVATIONS
 
 
@@ -60,7 +60,7 @@ REGRESSOR_LOSSES = CLASSIFIER_LOSSES - {"log_loss"} | {"poisson"}
 _BASE_CONSTRAINTS = {k: v for k, v in _SkMLPRegressor._parameter_constraints.items() if k != "loss"}
 
 EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
-    "activation": [StrOptions(set(ACTIVATION_NAMES)), Activation, list, tuple],
+    "activation": [StrOptions(set(ACTIVATION_NAMES)), Activation, FunctionActivation, callable, list, tuple],
     "output_activation": [None, StrOptions(set(ACTIVATION_NAMES) | {"exp"}), Activation],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "l1": [Interval(Real, 0, None, closed="left")],
@@ -73,15 +73,17 @@ CLASSIFIER_CONSTRAINTS = {**_BASE_CONSTRAINTS, **EXTRA_CONSTRAINTS, "loss": [Str
 REGRESSOR_CONSTRAINTS = {**_BASE_CONSTRAINTS, **EXTRA_CONSTRAINTS, "loss": [StrOptions(set(REGRESSOR_LOSSES))]}
 
 
-def activation_name(spec: str | Activation) -> str:
-    """The chainrule name of an activation given by name (scikit-learn's or chainrule's) or module."""
-    if isinstance(spec, Activation):
+def activation_name(spec: Any) -> str:
+    """The chainrule name of an activation given by name (scikit-learn's or chainrule's), module or function."""
+    if isinstance(spec, (Activation, FunctionActivation)):
         return spec.name
+    if not isinstance(spec, str):
+        return getattr(spec, "__name__", "function")
     return {"logistic": "sigmoid", "linear": "identity"}.get(spec, spec)
 
 
-def hidden_activations(activation: Any, n_hidden: int) -> list[str | Activation]:
-    """One activation per hidden layer from a name, an Activation or a list of them."""
+def hidden_activations(activation: Any, n_hidden: int) -> list[Any]:
+    """One activation per hidden layer from a name, an Activation, a function of a Tensor, or a list of them."""
     if isinstance(activation, (list, tuple)):
         specs = list(activation)
         if len(specs) != n_hidden:
@@ -90,9 +92,15 @@ def hidden_activations(activation: Any, n_hidden: int) -> list[str | Activation]
     else:
         specs = [activation] * n_hidden
     for spec in specs:
-        if not (isinstance(spec, Activation) or spec in ACTIVATION_NAMES):
+        if isinstance(spec, str):
+            known = spec in ACTIVATION_NAMES
+        else:
+            module = isinstance(spec, (Activation, FunctionActivation))
+            known = module or (callable(spec) and not isinstance(spec, type))
+        if not known:
             raise ConfigError(f"unknown activation {spec!r} in the activation list; choose from "
-                              f"{', '.join(sorted(ACTIVATION_NAMES))} or pass an Activation")
+                              f"{', '.join(sorted(ACTIVATION_NAMES))}, pass an Activation, or a function of a "
+                              "Tensor built from chainrule operations")
     return specs
 
 

@@ -15,20 +15,20 @@ from typing import Any
 import numpy as np
 
 from chainrule.losses import get_loss
-from chainrule.nn import MLP, Activation, Parameter, Sequential
+from chainrule.nn import MLP, Activation, FunctionActivation, Parameter, Sequential
 from chainrule.sklearn._config import Objective, activation_name
 from chainrule.tensor import Tensor, no_grad
 from chainrule.train import loss_and_grad_fn
 
 
-def build_network(layer_units: Sequence[int], hidden: Sequence[str | Activation], objective: Objective,
+def build_network(layer_units: Sequence[int], hidden: Sequence[Any], objective: Objective,
                   dtype: np.dtype, dropout: float = 0.0, seed: np.random.Generator | None = None) -> MLP:
     """An MLP with zero weights; ``glorot_init`` gives them scikit-learn's values.
 
     Poisson's log link is applied at prediction (``predict_output``): the network ends
     in identity and its output is net = log(rate).
     """
-    modules = [copy.deepcopy(h) if isinstance(h, Activation) else h for h in hidden]
+    modules = [copy.deepcopy(h) if isinstance(h, (Activation, FunctionActivation)) else h for h in hidden]
     output = "identity" if objective.output == "exp" else objective.output
     return MLP(list(layer_units), activation=modules, output_activation=output, init="zeros", seed=seed,
                dtype=dtype, dropout=dropout)
