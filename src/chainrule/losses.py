@@ -55,6 +55,8 @@ class LossDef:
     grad_formula: str
     class_targets: bool = False
     canonical_activation: str | None = None
+    #: For the squared errors E = c sum_k (target_k - out_k)^2: c for K outputs (else None).
+    squared_scale: Callable[[int], float] | None = None
 
 
 def _eps(a: Array) -> float:
@@ -121,25 +123,21 @@ def _define(definition: LossDef) -> LossDef:
     return definition
 
 
-_define(LossDef(
-    "half_squared_error",
-    lambda o, t: 0.5 * (t - o) ** 2,
-    lambda o, t: o - t,
-    "E = 1/2 sum_k (target_k - out_k)^2", "dE/dout_k = out_k - target_k",
-    canonical_activation="identity",
-))
-_define(LossDef(
-    "squared_error",
-    lambda o, t: (t - o) ** 2,
-    lambda o, t: 2 * (o - t),
-    "E = sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k)",
-))
-_define(LossDef(
-    "mse",
-    lambda o, t: (t - o) ** 2 / o.shape[-1],
-    lambda o, t: 2 * (o - t) / o.shape[-1],
-    "E = 1/K sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k) / K",
-))
+def _squared_error(name: str, scale: Callable[[int], float], formula: str, grad_formula: str,
+                   **options: Any) -> LossDef:
+    """E = c sum_k (target_k - out_k)^2 with c = scale(K), so dE/dout_k = 2 c (out_k - target_k)."""
+    return LossDef(name, lambda o, t: (t - o) ** 2 * scale(o.shape[-1]),
+                   lambda o, t: (o - t) * (2 * scale(o.shape[-1])),
+                   formula, grad_formula, squared_scale=scale, **options)
+
+
+_define(_squared_error("half_squared_error", lambda k: 0.5,
+                       "E = 1/2 sum_k (target_k - out_k)^2", "dE/dout_k = out_k - target_k",
+                       canonical_activation="identity"))
+_define(_squared_error("squared_error", lambda k: 1.0,
+                       "E = sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k)"))
+_define(_squared_error("mse", lambda k: 1.0 / k,
+                       "E = 1/K sum_k (target_k - out_k)^2", "dE/dout_k = 2 (out_k - target_k) / K"))
 _define(LossDef(
     "cross_entropy", _ce_terms, _ce_grad,
     "E = -sum_k target_k log(out_k)", "dE/dout_k = -target_k / out_k",

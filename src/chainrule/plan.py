@@ -54,10 +54,6 @@ Array = np.ndarray
 _FUSED = {("softmax", "cross_entropy"): "softmax", ("sigmoid", "binary_cross_entropy"): "sigmoid",
           ("identity", "cross_entropy_with_logits"): "logits"}
 
-# Squared-error losses E = c sum_k (target_k - out_k)^2 by their c, for K outputs: then
-# dE/dout = 2 c (out - target), and one subtraction gives both E and delta^(L).
-_SQUARED_SCALE = {"half_squared_error": lambda k: 0.5, "squared_error": lambda k: 1.0, "mse": lambda k: 1.0 / k}
-
 # Buffers are kept for this many batch sizes (the training batch, the last smaller
 # batch of an epoch, prediction chunks); older ones are dropped.
 _MAX_CACHED_SIZES = 4
@@ -101,8 +97,8 @@ class Plan:
         self._check_finite = bool(getattr(model, "check_finite", False))
         self._cache: dict[int, Buffers] = {}
         self._log_softmax = ACTIVATIONS["log_softmax"].forward
-        squared = _SQUARED_SCALE.get(loss.name)
-        self._squared_scale = None if squared is None else squared(self.n_out)
+        # The squared errors, E = c sum_k (target_k - out_k)^2: one subtraction gives E and delta^(L).
+        self._squared_scale = None if loss.squared_scale is None else loss.squared_scale(self.n_out)
 
     def __repr__(self) -> str:
         sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]

@@ -33,7 +33,7 @@ from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 
 from chainrule.errors import ConfigError
-from chainrule.nn import Activation, FunctionActivation
+from chainrule.nn import Activation, FunctionActivation, make_activation
 from chainrule.ops import ACTIVATIONS
 
 
@@ -75,10 +75,8 @@ REGRESSOR_CONSTRAINTS = {**_BASE_CONSTRAINTS, **EXTRA_CONSTRAINTS, "loss": [StrO
 
 def activation_name(spec: Any) -> str:
     """The chainrule name of an activation given by name (scikit-learn's or chainrule's), module or function."""
-    if isinstance(spec, (Activation, FunctionActivation)):
-        return spec.name
     if not isinstance(spec, str):
-        return getattr(spec, "__name__", "function")
+        return make_activation(spec).name
     return {"logistic": "sigmoid", "linear": "identity"}.get(spec, spec)
 
 
@@ -92,15 +90,12 @@ def hidden_activations(activation: Any, n_hidden: int) -> list[Any]:
     else:
         specs = [activation] * n_hidden
     for spec in specs:
-        if isinstance(spec, str):
-            known = spec in ACTIVATION_NAMES
-        else:
-            module = isinstance(spec, (Activation, FunctionActivation))
-            known = module or (callable(spec) and not isinstance(spec, type))
-        if not known:
+        if isinstance(spec, str) and spec not in ACTIVATION_NAMES:
             raise ConfigError(f"unknown activation {spec!r} in the activation list; choose from "
                               f"{', '.join(sorted(ACTIVATION_NAMES))}, pass an Activation, or a function of a "
                               "Tensor built from chainrule operations")
+        if not isinstance(spec, str):
+            make_activation(spec)  # a module, an Activation class or a function; anything else: ConfigError
     return specs
 
 
