@@ -22,6 +22,7 @@ import pytest
 import chainrule as cr
 import chainrule.train
 from chainrule.callbacks import LambdaCallback
+from chainrule.errors import ModelFileError
 from chainrule.io import load, load_checkpoint, save
 
 from .conftest import REPO, blobs
@@ -200,7 +201,7 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch, st
         monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: FullDisk(real_fdopen(*args, **kwargs)))
     else:
         monkeypatch.setattr(os, stage, disk_full)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(ModelFileError, match="cannot write .*model.safetensors: no space left on the device"):
         save(new, path)
     monkeypatch.undo()
     assert path.read_bytes() == before
