@@ -47,13 +47,14 @@ class Buffers:
         self.scratch: list[Array | None] = []
         self.bias_grad: list[Array | None] = []
         self.onehot: Array | None = None
-        self.logits_scratch: Array | None = None
+        self.loss_scratch: Array | None = None
         self.rows = np.arange(n)
 
     def for_backward(self, layers: list[Layer]) -> Buffers:
         """These buffers with the backward pass's arrays, allocated on first use (prediction needs none)."""
         if not self.delta:
             self.delta = [np.empty_like(net) for net in self.net]
+            self.loss_scratch = np.empty_like(self.net[-1])  # for the loss's in-place form
             self.scratch = [np.empty_like(net) if layer.derivative_into is not None else None
                             for layer, net in zip(layers, self.net)]
             # With one sample, dE/db = delta itself: the bias gradient is a view of the delta row.

@@ -558,6 +558,23 @@ class MLP(Sequential):
         return f"sizes={self.sizes}"
 
 
+def output_activation_name(model: Module) -> str | None:
+    """The registry name of the activation ``model`` ends with: "identity" for a linear output.
+
+    None when the last module (dropout aside) is neither a ``Linear`` nor an ``Activation``
+    (a function activation, a custom module): then nothing is known of the outputs.
+    """
+    if not isinstance(model, Sequential):
+        return None
+    for m in reversed(model.modules_list):
+        if isinstance(m, Dropout):
+            continue
+        if isinstance(m, Activation):
+            return m.name
+        return "identity" if isinstance(m, Linear) else None
+    return None
+
+
 def _auto_init(act: Activation | FunctionActivation) -> str:
     return "he_uniform" if act.name in ("relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
 

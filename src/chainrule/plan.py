@@ -17,9 +17,9 @@ A :class:`Plan` runs exactly that with NumPy calls into buffers it allocates onc
 per batch size, so a training step records no graph and allocates (almost) nothing.
 It reads the same definitions as the graph: f' comes from the op registry
 (:data:`chainrule.ops.ACTIVATIONS`, in place where the op offers ``derivative_into``),
-the loss and dE/dout from :data:`chainrule.losses.LOSS_DEFS`. The canonical
-output/loss pairs are fused, because their delta is simply ``out - target``
-(see :meth:`Plan.loss_and_grad`).
+the loss, dE/dout and its in-place form from :data:`chainrule.losses.LOSS_DEFS`. An
+output activation that is its loss's canonical one is fused with it, because their
+delta is simply ``out - target`` (the loss's ``canonical_delta_into``).
 
 Use :func:`compile_plan`; it returns None for what a plan cannot capture, and the
 caller falls back to the graph (:func:`chainrule.train.loss_and_grad_fn` does).
@@ -34,25 +34,13 @@ import numpy as np
 
 from chainrule._plan_buffers import Buffers, Layer
 from chainrule.errors import DataError, ShapeError
-from chainrule.losses import LOSS_DEFS, LOSSES, LossDef
+from chainrule.losses import LOSS_DEFS, LossDef, loss_name
 from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
-from chainrule.ops import ACTIVATIONS
 from chainrule.tensor import Tensor
 
 __all__ = ["Plan", "compile_plan"]
 
 Array = np.ndarray
-
-# Output activation + loss pairs whose delta^(L) = dE/dnet^(L) is out - target, the
-# canonical pairs of generalised linear models: the f'(net) of the activation cancels
-# the 1/f'(net) hidden in the loss's dE/dout. softmax + cross-entropy:
-# dE/dnet_j = sum_i (-t_i / out_i) out_i (1[i=j] - out_j) = out_j sum_i t_i - t_j;
-# sigmoid + binary cross-entropy: (out - t) / (out (1 - out)) * out (1 - out) = out - t.
-# A linear output with cross_entropy_with_logits is the softmax pair with the softmax
-# inside the loss: its log-softmax gives the loss, exp(log-softmax) = softmax the delta.
-# (identity + half squared error is canonical too; there dE/dout is already out - t.)
-_FUSED = {("softmax", "cross_entropy"): "softmax", ("sigmoid", "binary_cross_entropy"): "sigmoid",
-          ("identity", "cross_entropy_with_logits"): "logits"}
 
 # Buffers are kept for this many batch sizes (the training batch, the last smaller
 # batch of an epoch, prediction chunks); older ones are dropped.
@@ -79,7 +67,8 @@ class Plan:
     n_in, n_out : int
         Sizes of the input and output layers.
     fused : bool
-        Whether the output activation and the loss form a canonical pair (delta = out - target).
+        Whether delta^(L) is already dE/dnet: a linear output, or the loss's canonical
+        output activation (its delta is out - target).
     """
 
     def __init__(self, model: Sequential, pairs: list[tuple[Linear, Activation | None]], loss: LossDef,
@@ -92,13 +81,13 @@ class Plan:
         self.n_in = pairs[0][0].n_in
         self.n_out = pairs[-1][0].n_out
         last = pairs[-1][1]
-        self._fused = _FUSED.get((last.name if last is not None else "identity", loss.name))
-        self.fused = self._fused is not None
+        last_name = last.name if last is not None else "identity"
+        self._delta_into = loss.delta_into
+        self.fused = last_name == "identity"
+        if last_name == loss.canonical_activation and loss.canonical_delta_into is not None:
+            self._delta_into, self.fused = loss.canonical_delta_into, True
         self._check_finite = bool(getattr(model, "check_finite", False))
         self._cache: dict[int, Buffers] = {}
-        self._log_softmax = ACTIVATIONS["log_softmax"].forward
-        # The squared errors, E = c sum_k (target_k - out_k)^2: one subtraction gives E and delta^(L).
-        self._squared_scale = None if loss.squared_scale is None else loss.squared_scale(self.n_out)
 
     def __repr__(self) -> str:
         sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]
@@ -180,69 +169,18 @@ class Plan:
             a = out
 
     def _output_delta(self, bufs: Buffers, t: Array, weight: Array | None, n: int) -> float:
-        """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1]."""
-        out, delta, loss, fused = bufs.out[-1], bufs.delta[-1], self._loss, self._fused
-        if weight is None:
-            if fused == "logits":
-                return self._logits_delta(out, t, delta, bufs, n)
-            if self._squared_scale is not None and fused is None:
-                return self._squared_delta(out, t, delta, n)
-        if fused == "logits":
-            log_p = self._log_softmax(out)
-            terms = -t * log_p  # the terms of cross_entropy_with_logits, log-softmax computed once
-            out = np.exp(log_p, out=delta)  # softmax
-        else:
-            terms = loss.terms(out, t)
-        if weight is None:
-            value = float(terms.sum()) / n
-        else:
-            total = float(weight.sum())
-            value = float(np.dot(weight, terms.sum(axis=1))) / total
-        if fused is not None:
-            if fused == "sigmoid" or t is bufs.onehot:
-                np.subtract(out, t, out=delta)
-            else:
-                np.multiply(out, t.sum(axis=1, keepdims=True), out=delta)
-                np.subtract(delta, t, out=delta)
-            grad = delta
-        else:
-            grad = loss.grad(out, t)
-        if weight is not None:
-            np.multiply(grad, (weight / total)[:, None], out=delta)
-        elif n != 1 or grad is not delta:
-            np.divide(grad, n, out=delta)
-        return value
+        """E for the batch, and delta^(L) (dE/dout, or dE/dnet when fused) into bufs.delta[-1].
 
-    def _logits_delta(self, net: Array, t: Array, delta: Array, bufs: Buffers, n: int) -> float:
-        """cross_entropy_with_logits in place: E = -(1/N) sum_n sum_k t_nk log p_nk, p = softmax(net).
-
-        log p = shifted - log sum_k exp(shifted_k) with shifted = net - max_k net_k (so exp
-        never overflows); delta^(L) = (p sum_k t_k - t) / N, which is (p - t) / N for one-hot rows.
+        Both come from the loss's own in-place form; with sample weights w the delta of
+        sample n is scaled by w_n / sum w and E = sum_n w_n l_n / sum_n w_n.
         """
-        shifted = bufs.logits_scratch
-        if shifted is None:
-            shifted = bufs.logits_scratch = np.empty_like(net)
-        np.subtract(net, np.maximum.reduce(net, axis=1, keepdims=True), out=shifted)
-        p = np.exp(shifted, out=delta)
-        sums = np.add.reduce(p, axis=1, keepdims=True)
-        np.divide(p, sums, out=p)
-        np.subtract(shifted, np.log(sums, out=sums), out=shifted)  # log p
-        value = -float(np.vdot(t, shifted)) / n
-        if t is not bufs.onehot:
-            np.multiply(p, np.add.reduce(t, axis=1, keepdims=True), out=p)
-        np.subtract(p, t, out=delta)
-        if n != 1:
-            np.divide(delta, n, out=delta)
-        return value
-
-    def _squared_delta(self, out: Array, t: Array, delta: Array, n: int) -> float:
-        """E = (c/N) sum_n sum_k (out_nk - t_nk)^2 and delta^(L) = dE/dout = 2 c (out - t) / N."""
-        np.subtract(out, t, out=delta)
-        c = self._squared_scale
-        value = c * float(np.vdot(delta, delta)) / n
-        scale = 2 * c / n
-        if scale != 1:
-            np.multiply(delta, scale, out=delta)
+        out, delta, onehot = bufs.out[-1], bufs.delta[-1], t is bufs.onehot
+        if weight is None:
+            return self._delta_into(out, t, delta, n, onehot, bufs.loss_scratch)
+        total = float(weight.sum())
+        value = float(np.dot(weight, self._loss.terms(out, t).sum(axis=1))) / total
+        self._delta_into(out, t, delta, 1, onehot, bufs.loss_scratch)
+        np.multiply(delta, (weight / total)[:, None], out=delta)
         return value
 
     def _backward(self, x: Array, bufs: Buffers) -> None:
@@ -349,13 +287,6 @@ class Plan:
         return weight
 
 
-def _loss_def(loss: str | Callable[..., Any]) -> LossDef | None:
-    if isinstance(loss, str):
-        return LOSS_DEFS.get(loss)
-    name = next((name for name, fn in LOSSES.items() if fn is loss), None)
-    return None if name is None else LOSS_DEFS.get(name)
-
-
 def _pairs(model: Module) -> list[tuple[Linear, Activation | None]] | None:
     """(Linear, activation or None) for each layer, or None when the model is anything else."""
     if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward:
@@ -396,7 +327,8 @@ def compile_plan(model: Module, loss: str | Callable[..., Any]) -> Plan | None:
     >>> compile_plan(net, lambda out, target, w=None: out.sum()) is None
     True
     """
-    definition = _loss_def(loss)
+    name = loss_name(loss)
+    definition = None if name is None else LOSS_DEFS[name]
     pairs = _pairs(model)
     if definition is None or pairs is None:
         return None

@@ -39,9 +39,9 @@ from chainrule.callbacks import (
     RichProgress,
 )
 from chainrule.errors import ConfigError, DataError, ModelFileError
-from chainrule.losses import LOSSES, get_loss
+from chainrule.losses import are_class_labels, auto_loss, check_pair, get_loss, loss_name
 from chainrule.metrics import all_finite, as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
-from chainrule.nn import Activation, Module, Sequential
+from chainrule.nn import Module, Sequential, output_activation_name
 from chainrule.optim import Optimizer, clip_grad_norm, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
 from chainrule.tensor import Tensor
@@ -52,12 +52,6 @@ LossFn = Callable[..., Tensor]
 
 
 # ------------------------------------------------------------------ loss and gradient
-def _loss_name(loss: str | LossFn) -> str | None:
-    if isinstance(loss, str):
-        return loss
-    return next((name for name, fn in LOSSES.items() if fn is loss), None)
-
-
 def _compile_plan(model: Module, loss: str | LossFn) -> Any:
     try:
         from chainrule.plan import compile_plan
@@ -81,7 +75,7 @@ def loss_and_grad_fn(model: Module, loss: str | LossFn) -> Callable[..., float]:
     ``backward()``. ``f.plan`` is the plan or None.
     """
     loss_fn = get_loss(loss)
-    name = _loss_name(loss)
+    name = loss_name(loss)
     plan = _compile_plan(model, name if name is not None else loss_fn)
     if plan is not None:
         def step_with_plan(x: np.ndarray, target: Any, sample_weight: Any = None) -> float:
@@ -103,27 +97,25 @@ def loss_and_grad_fn(model: Module, loss: str | LossFn) -> Callable[..., float]:
     return step_with_graph
 
 
-def resolve_loss(model: Module, loss: str | LossFn, y: np.ndarray | None = None) -> str | LossFn:
-    """The loss to train with; ``"auto"`` picks one from the output layer and the targets.
+def resolve_loss(model: Module, loss: str | LossFn, y: np.ndarray | None = None,
+                 allow_mismatch: bool = False) -> str | LossFn:
+    """The loss to train with, checked against the output layer; ``"auto"`` picks one.
 
-    softmax output -> ``cross_entropy``; sigmoid output -> ``binary_cross_entropy``;
-    a linear output with integer class targets (n_samples,) and several outputs ->
-    ``cross_entropy_with_logits``; anything else -> ``mse``.
+    ``"auto"`` is :func:`chainrule.losses.auto_loss` of the output activation, the number
+    of outputs and whether ``y`` holds class labels (:func:`chainrule.losses.are_class_labels`).
+    A named loss that does not fit the output activation raises the
+    :func:`chainrule.losses.check_pair` ConfigError (a warning with ``allow_mismatch=True``).
     """
+    output = output_activation_name(model)
     if loss != "auto":
         get_loss(loss)  # raises ConfigError for an unknown name
+        check_pair(output, loss, allow_mismatch)
         return loss
-    last = model[len(model) - 1] if isinstance(model, Sequential) and len(model) else None
-    name = last.name if isinstance(last, Activation) else "identity"
-    if name == "softmax":
-        return "cross_entropy"
-    if name == "sigmoid":
-        return "binary_cross_entropy"
-    n_out = next((m.n_out for m in reversed(list(model)) if hasattr(m, "n_out")), 1) \
-        if isinstance(model, Sequential) else 1
-    if name == "identity" and y is not None and y.ndim == 1 and y.dtype.kind in "iu" and n_out > 1:
-        return "cross_entropy_with_logits"
-    return "mse"
+    layers = model.layers() if isinstance(model, Sequential) else []
+    n_out = layers[-1][0].n_out if layers else 1
+    classes = y is not None and are_class_labels(y, n_out)
+    # A last module that is no registry activation (a function, a custom module) counts as linear here.
+    return auto_loss(output or "identity", n_out, classes)
 
 
 # ------------------------------------------------------------------ inputs
@@ -290,7 +282,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
         callbacks: Iterable[Callback] = (), progress: bool = True, resume: str | Path | None = None,
         checkpoint: str | Path | ModelCheckpoint | None = None, lr_schedule: str | Schedule | None = None,
         clip_norm: float | None = None, sample_weight: Any = None, *, lr: float | None = None,
-        metrics: Sequence[Any] = ()) -> History:
+        metrics: Sequence[Any] = (), allow_mismatch: bool = False) -> History:
     """Train ``model`` on (X, y) by mini-batch gradient descent; returns the :class:`History`.
 
     Each epoch draws one permutation of the samples from a NumPy Generator seeded
@@ -342,6 +334,9 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     metrics : sequence
         Metric names or functions, computed on the validation data each epoch
         (``val_accuracy``, ...), or on the training data when there is none.
+    allow_mismatch : bool
+        Train an output activation and a loss that do not belong together (a linear output
+        with ``cross_entropy``, ...) with a warning instead of a ConfigError.
 
     Returns
     -------
@@ -363,7 +358,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     y = as_targets(y, len(x), dtype)
     w = as_weights(sample_weight, len(x), dtype)
     x, y, w, val = _split_validation(x, y, w, validation_data, validation_split, dtype)
-    loss = resolve_loss(model, loss, y)
+    loss = resolve_loss(model, loss, y, allow_mismatch)
     opt = get_optimizer(optimizer, model, lr)
     _check_optimizer(opt, model)
     n = len(x)

@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="output activation: none (logits, default), softmax, sigmoid, ...")
     model.add_argument("--loss", default="auto", help="a loss of chainrule.losses (default: the output's "
                        "natural one, e.g. cross_entropy_with_logits for logits)")
+    model.add_argument("--allow-mismatch", action="store_true",
+                       help="train a loss that does not fit the output activation anyway, with a warning")
     model.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad (default adam)")
     model.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
     model.add_argument("--lr-schedule", default=None, metavar="NAME",
@@ -134,23 +136,17 @@ def _n_inputs(model: Any) -> int:
     return model.layers()[0][0].n_in
 
 
-def choose_loss(loss: str, model: Any, n_classes: int | None) -> str:
-    """The named loss, or for ``auto`` the natural one for the output layer and the task."""
-    from chainrule.losses import get_loss
+def choose_loss(loss: str, model: Any, n_classes: int | None, allow_mismatch: bool = False) -> str:
+    """The named loss checked against the output layer, or for ``auto`` :func:`chainrule.losses.auto_loss`'s."""
+    from chainrule.losses import auto_loss, check_pair, get_loss
+    from chainrule.nn import output_activation_name
 
+    output = output_activation_name(model)
     if loss != "auto":
         get_loss(loss)  # a ConfigError naming the choices for an unknown loss
+        check_pair(output, loss, allow_mismatch)  # the same refusal as chainrule.fit's
         return loss
-    if n_classes is None:
-        return "mse"
-    output, n_out = _output_name(model), model.layers()[-1][0].n_out
-    if output == "softmax":
-        return "cross_entropy"
-    if output == "sigmoid":
-        return "binary_cross_entropy"
-    if output == "identity":
-        return "cross_entropy_with_logits" if n_out > 1 else "binary_cross_entropy_with_logits"
-    return "half_squared_error"
+    return auto_loss(output, model.layers()[-1][0].n_out, classes=n_classes is not None)
 
 
 def fit_targets(y: np.ndarray, loss: str, n_out: int, n_classes: int | None, dtype: Any) -> np.ndarray:
@@ -238,7 +234,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
         raise DataError(f"{data.name}: every training label is {present[0]}, only one class; a classifier needs "
                         "examples of at least two classes (for regression, give targets that are not whole numbers)")
     model = build_model(args, data)
-    loss = choose_loss(args.loss, model, data.n_classes)
+    loss = choose_loss(args.loss, model, data.n_classes, getattr(args, "allow_mismatch", False))
     n_out = model.layers()[-1][0].n_out
     dtype = np.dtype(args.dtype)
     (x_train, y_train), (x_test, y_test) = data.train, data.test
@@ -258,7 +254,8 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     history = fit(model, x_train, y_fit, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                   batch_size=args.batch_size, seed=args.seed, validation_split=args.validation_split,
                   early_stopping=args.patience, lr_schedule=args.lr_schedule, metrics=(metric,), progress=False,
-                  callbacks=[LambdaCallback(on_epoch_end=table)])
+                  callbacks=[LambdaCallback(on_epoch_end=table)],
+                  allow_mismatch=getattr(args, "allow_mismatch", False))
     seconds = time.perf_counter() - start
     final = evaluate(model, x_test, y_eval, loss=loss, metrics=(metric,))
     if history.stop_reason != "completed":

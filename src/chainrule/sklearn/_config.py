@@ -33,6 +33,7 @@ from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 
 from chainrule.errors import ConfigError
+from chainrule.losses import LOSS_DEFS, check_pair, probability_form
 from chainrule.nn import Activation, FunctionActivation, make_activation
 from chainrule.ops import ACTIVATIONS
 
@@ -160,9 +161,8 @@ def classifier_objective(loss: str, output_activation: Any, y_type: str) -> Obje
 def regressor_objective(loss: str, output_activation: Any) -> Objective:
     """The objective of a regressor; defaults are scikit-learn's (identity + squared error, exp + Poisson)."""
     if output_activation is None:
-        output = {"poisson": "exp", "cross_entropy": "softmax", "cross_entropy_with_logits": "softmax",
-                  "binary_cross_entropy": "sigmoid", "binary_cross_entropy_with_logits": "sigmoid"}.get(loss,
-                                                                                                      "identity")
+        # The loss's canonical output (read from chainrule.losses); Poisson's log link is exp.
+        output = "exp" if loss == "poisson" else LOSS_DEFS[probability_form(loss)].canonical_activation
     else:
         output = "exp" if output_activation == "exp" else activation_name(output_activation)
     return _pair(loss, output, classifier=False)
@@ -183,12 +183,10 @@ def _pair(loss: str, output: str, classifier: bool) -> Objective:
     if loss in ("squared_error", "half_squared_error", "mse"):
         report = "sklearn_squared" if loss == "squared_error" else "plain"
         return Objective(output, "half_squared_error" if loss == "squared_error" else loss, False, report)
-    if loss in ("cross_entropy", "cross_entropy_with_logits"):
-        raise ConfigError(f"the cross-entropy -sum_k target_k log(out_k) needs outputs that sum to 1: "
-                          f"output_activation='softmax', got {output!r}")
-    if loss in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "log_loss"):
-        raise ConfigError(f"the binary cross-entropy needs each output in (0, 1): output_activation='sigmoid', "
-                          f"got {output!r}")
+    if loss in ("cross_entropy", "cross_entropy_with_logits", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits", "log_loss"):
+        # The estimator trains a *_with_logits loss on net after its probability output: check that output.
+        check_pair(output, probability_form("binary_cross_entropy_with_logits" if loss == "log_loss" else loss))
     kind = "classifier" if classifier else "regressor"
     raise ConfigError(f"unknown loss {loss!r} for a {kind}")
 

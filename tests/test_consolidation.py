@@ -1,0 +1,131 @@
+"""One rule, one home: the output/loss pairs and the ``auto`` loss, read alike by fit, the CLI and the estimators."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+from chainrule.cli.training import choose_loss
+from chainrule.errors import ConfigError
+from chainrule.losses import LOSS_DEFS, auto_loss, check_pair
+from chainrule.train import resolve_loss
+
+# Output activations that do not belong with the loss: probabilities for log(out), net for the *_with_logits.
+WRONG_PAIRS = [
+    ("identity", "cross_entropy"),
+    ("tanh", "cross_entropy"),
+    ("sigmoid", "cross_entropy"),
+    ("identity", "binary_cross_entropy"),
+    ("relu", "binary_cross_entropy"),
+    ("softmax", "binary_cross_entropy"),
+    ("softmax", "cross_entropy_with_logits"),
+    ("sigmoid", "binary_cross_entropy_with_logits"),
+    ("tanh", "poisson"),
+]
+
+
+def _cli_output(name: str) -> str:
+    return "none" if name == "identity" else name
+
+
+def _digits(n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 64))
+    y = rng.integers(0, n_out, 24) if n_out > 1 else rng.integers(0, 2, 24)
+    return x, y
+
+
+@pytest.mark.parametrize("output, loss", WRONG_PAIRS)
+def test_a_wrong_pair_is_refused_by_fit_and_by_train_with_the_same_message(output, loss, capsys):
+    with pytest.raises(ConfigError) as refused:
+        check_pair(output, loss)
+    message = str(refused.value)
+    assert repr(loss) in message and repr(output) in message
+    x, y = _digits(10)
+    net = cr.MLP([64, 8, 10], activation="relu", output_activation=None if output == "identity" else output, seed=0)
+    before = [p.data.copy() for p in net.parameters()]
+    with pytest.raises(ConfigError) as by_fit:
+        cr.fit(net, x, y, loss=loss, epochs=1, progress=False)
+    assert str(by_fit.value) == message
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, net.parameters()))  # nothing trained
+    code = main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--limit", "40",
+                 "--output-activation", _cli_output(output), "--loss", loss])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+def test_allowed_pairs_pass_and_unknown_outputs_are_not_judged():
+    for name, definition in LOSS_DEFS.items():
+        check_pair(definition.canonical_activation, name)
+        if definition.outputs is None:
+            for output in cr.ops.ACTIVATIONS:
+                check_pair(output, name)
+        check_pair(None, name)  # a custom last module: nothing known, nothing refused
+
+
+def test_allow_mismatch_trains_with_one_warning():
+    x, y = _digits(3)
+    net = cr.MLP([64, 4, 3], seed=0)
+    with pytest.warns(RuntimeWarning, match="cross_entropy_with_logits") as caught:
+        history = cr.fit(net, x, y, loss="cross_entropy", epochs=2, progress=False, allow_mismatch=True)
+    assert history.epochs == 2
+    assert len([w for w in caught if "expects" in str(w.message)]) == 1
+
+
+def test_linear_output_with_cross_entropy_is_what_the_issue_showed():
+    # The issue's example: a linear-output network with cross_entropy reported a negative training loss.
+    x, y = _digits(10)
+    with pytest.raises(ConfigError, match="for a linear output use loss='cross_entropy_with_logits'"):
+        cr.fit(cr.MLP([64, 10], seed=0), x, y, loss="cross_entropy", progress=False)
+
+
+@pytest.mark.parametrize("output, n_out", [("identity", 1), ("identity", 3), ("softmax", 3), ("sigmoid", 1),
+                                           ("tanh", 1), ("tanh", 3)])
+def test_auto_gives_the_same_loss_in_fit_and_on_the_command_line(output, n_out):
+    act = None if output == "identity" else output
+    net = cr.MLP([4, 5, n_out], output_activation=act, seed=0)
+    labels = np.array([0, 1, 1, 0]) if n_out == 1 else np.array([0, 1, 2, 1])
+    expected = auto_loss(output, n_out, classes=True)
+    assert resolve_loss(net, "auto", labels) == expected
+    assert choose_loss("auto", net, n_classes=max(n_out, 2)) == expected
+    values = np.array([[0.3], [1.7], [-0.2], [0.9]]) if n_out == 1 else np.zeros((4, n_out)) + 0.5
+    assert resolve_loss(net, "auto", values) == auto_loss(output, n_out, classes=False)
+    assert choose_loss("auto", net, n_classes=None) == auto_loss(output, n_out, classes=False)
+
+
+def test_auto_for_one_linear_output_and_labels_is_the_binary_cross_entropy_on_net():
+    x, y = _digits(1)
+    net = cr.MLP([64, 4, 1], seed=0)
+    assert resolve_loss(net, "auto", y) == "binary_cross_entropy_with_logits"
+    # Whole numbers beyond 0 and 1 for one output are counts or values, not labels.
+    assert resolve_loss(net, "auto", np.array([0, 3, 5])) == "mse"
+
+
+def test_the_estimators_refuse_with_the_same_words():
+    sk = pytest.importorskip("chainrule.sklearn")
+    x, y = _digits(3)
+    with pytest.raises(ConfigError) as refused:
+        sk.MLPRegressor(hidden_layer_sizes=(4,), loss="cross_entropy", output_activation="identity",
+                        max_iter=1).fit(x, np.eye(3)[y])
+    with pytest.raises(ConfigError) as expected:
+        check_pair("identity", "cross_entropy")
+    assert str(refused.value) == str(expected.value)
+
+
+def test_the_plan_uses_the_losses_in_place_delta():
+    # The plan's delta for each loss is the LossDef's: compare with dE/dout from the loss's own grad.
+    rng = np.random.default_rng(1)
+    for name, definition in LOSS_DEFS.items():
+        out = rng.uniform(0.1, 0.9, (5, 3))
+        t = rng.uniform(0, 1, (5, 3))
+        delta, scratch = np.empty_like(out), np.empty_like(out)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value = definition.delta_into(out, t, delta, 5, False, scratch)
+        np.testing.assert_allclose(value, definition.terms(out, t).sum() / 5, rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(delta, definition.grad(out, t) / 5, rtol=1e-12, err_msg=name)
+
