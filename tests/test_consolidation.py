@@ -129,3 +129,21 @@ def test_the_plan_uses_the_losses_in_place_delta():
         np.testing.assert_allclose(value, definition.terms(out, t).sum() / 5, rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(delta, definition.grad(out, t) / 5, rtol=1e-12, err_msg=name)
 
+
+
+@pytest.mark.parametrize("returned", [0, 1, 3])
+def test_backward_refuses_a_vjp_with_the_wrong_number_of_gradients(returned):
+    from chainrule.errors import GradientError
+    from chainrule.ops import Op
+    from chainrule.tensor import Tensor
+
+    def vjp(g, out, a, b):
+        return (g * b, g * a, g)[:returned]
+
+    op = Op("test_product_with_a_wrong_vjp", lambda a, b: a * b, vjp)
+    a, b = Tensor(np.array([1.5, -2.0]), requires_grad=True), Tensor(np.array([0.5, 3.0]), requires_grad=True)
+    with pytest.raises(GradientError, match=rf"returned {returned} gradients for its 2 inputs"):
+        Tensor._from_op(op, (a, b), {}).sum().backward()
+    good = Op("test_product", lambda a, b: a * b, lambda g, out, a, b: (g * b, g * a))
+    Tensor._from_op(good, (a, b), {}).sum().backward()
+    np.testing.assert_array_equal(a.grad, b.data)  # d(sum a*b)/da = b

@@ -226,6 +226,11 @@ class Tensor:
             if node.op is None:
                 continue
             input_grads = node.op.vjp(g, node.data, *(p.data for p in node.parents), **node.attrs)
+            if len(input_grads) != len(node.parents):  # zip would silently drop the missing gradients
+                raise GradientError(
+                    f"the VJP of op {node.op.name!r} returned {len(input_grads)} gradients for its "
+                    f"{len(node.parents)} inputs; it must return a tuple with one gradient (or None) per input"
+                )
             for parent, parent_grad in zip(node.parents, input_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
