@@ -147,3 +147,51 @@ def test_backward_refuses_a_vjp_with_the_wrong_number_of_gradients(returned):
     good = Op("test_product", lambda a, b: a * b, lambda g, out, a, b: (g * b, g * a))
     Tensor._from_op(good, (a, b), {}).sum().backward()
     np.testing.assert_array_equal(a.grad, b.data)  # d(sum a*b)/da = b
+
+
+# ------------------------------------------------------------------ one boundary, one error class per mistake
+def _entries(net, loss):
+    """The same batch handed to a loss function, the captured plan and fit."""
+    from chainrule.plan import compile_plan
+
+    plan = compile_plan(net, loss)
+    return {
+        "loss": lambda x, t, w=None: cr.losses.LOSSES[loss](net(x), t, w),
+        "plan": lambda x, t, w=None: plan.loss_and_grad(x, t, w),
+        "fit": lambda x, t, w=None: cr.fit(net, x, t, loss=loss, epochs=1, batch_size=len(x), progress=False,
+                                           sample_weight=w),
+    }
+
+
+@pytest.mark.parametrize("mistake, error", [
+    ("label_out_of_range", "ClassIndexError"),
+    ("label_not_whole", "ClassIndexError"),
+    ("target_shape", "LayoutError"),
+    ("negative_weight", "WeightValueError"),
+    ("weight_count", "SampleCountError"),
+    ("string_targets", "NotNumbersError"),
+])
+def test_the_same_mistake_raises_the_same_error_class_everywhere(mistake, error):
+    from chainrule import boundary
+
+    net = cr.MLP([3, 4, 3], seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    labels = np.array([0, 1, 2, 1, 0])
+    bad = {
+        "label_out_of_range": (labels + 1, None),
+        "label_not_whole": (labels + 0.5, None),
+        "target_shape": (np.zeros((5, 2)), None),
+        "negative_weight": (labels, -np.ones(5)),
+        "weight_count": (labels, np.ones(4)),
+        "string_targets": (labels.astype(str), None),
+    }[mistake]
+    for call in _entries(net, "cross_entropy_with_logits").values():
+        with pytest.raises(getattr(boundary, error)):
+            call(x, *bad)
+
+
+def test_a_wrong_count_of_samples_is_both_a_data_and_a_shape_error():
+    from chainrule.boundary import SampleCountError
+    from chainrule.errors import DataError, ShapeError
+
+    assert issubclass(SampleCountError, DataError) and issubclass(SampleCountError, ShapeError)

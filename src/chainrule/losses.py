@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import ops
-from chainrule.errors import ConfigError, DataError, ShapeError
+from chainrule import boundary, ops
+from chainrule.errors import ConfigError, ShapeError
 from chainrule.ops import Op, register
-from chainrule.tensor import Tensor, as_array
+from chainrule.tensor import Tensor
 
 __all__ = [
     "LossDef", "LOSSES", "get_loss", "half_squared_error", "squared_error", "mse",
@@ -273,52 +273,21 @@ _define(LossDef(
 ))
 
 
-# ------------------------------------------------------------------ boundary checks
+# ------------------------------------------------------------------ the data a loss takes
 def _prepare(name: str, output: Any, target: Any, sample_weight: Any) -> tuple[Tensor, Array, Array | None]:
-    """Validate and align output (batch, k), target (batch, k) and weights (batch,)."""
-    definition = LOSS_DEFS[name]
+    """Validate and align output (batch, k), target (batch, k) and weights (batch,) (see :mod:`chainrule.boundary`)."""
     if not isinstance(output, Tensor):
         output = Tensor(output)
     if output.ndim == 1:  # one sample
         output = output.reshape(1, -1)
-        target = np.asarray(target.data if isinstance(target, Tensor) else target)
+        target = boundary.as_numbers(target, f"{name}: targets")
         target = target.reshape(1) if target.ndim == 0 else target.reshape(1, -1)
     if output.ndim != 2:
         raise ShapeError(f"{name}: expected output of shape (batch, n_out) or (n_out,), got {output.shape}")
     n, k = output.shape
-    target = _as_target(name, target, n, k, output.dtype, definition.class_targets)
-    weight = None
-    if sample_weight is not None:
-        weight = as_array(sample_weight).astype(output.dtype, copy=False).reshape(-1)
-        if weight.shape != (n,):
-            raise ShapeError(f"{name}: sample_weight needs one weight per sample, shape ({n},), got {weight.shape}")
-        if np.any(weight < 0) or not np.all(np.isfinite(weight)) or weight.sum() <= 0:
-            raise DataError(f"{name}: sample_weight must be finite, >= 0 and not all zero")
+    target = boundary.loss_targets(name, target, n, k, output.dtype, LOSS_DEFS[name].class_targets)
+    weight = None if sample_weight is None else boundary.loss_weights(name, sample_weight, n, output.dtype)
     return output, target, weight
-
-
-def _as_target(name: str, target: Any, n: int, k: int, dtype: np.dtype, class_targets: bool) -> Array:
-    raw = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if raw.dtype.kind not in "biuf":
-        raise DataError(f"{name}: targets must be numbers, got dtype {raw.dtype}")
-    if class_targets and raw.ndim == 1 and raw.shape == (n,) and (k > 1 or raw.dtype.kind in "biu"):
-        if raw.dtype.kind == "f" and np.any(raw != np.round(raw)):
-            raise DataError(f"{name}: class-index targets must be whole numbers, got {raw[:5]}")
-        labels = raw.astype(np.int64)
-        if labels.min(initial=0) < 0 or labels.max(initial=0) >= k:
-            raise DataError(
-                f"{name}: class indices must lie in 0..{k - 1} for {k} outputs, got values from "
-                f"{labels.min()} to {labels.max()}"
-            )
-        one_hot = np.zeros((n, k), dtype=dtype)
-        one_hot[np.arange(n), labels] = 1
-        return one_hot
-    if raw.ndim == 1 and k == 1 and raw.shape == (n,):
-        raw = raw.reshape(n, 1)
-    if raw.shape != (n, k):
-        expected = f"({n}, {k})" + (f" or class indices of shape ({n},)" if class_targets else "")
-        raise ShapeError(f"{name}: target shape {raw.shape} does not match the output; expected {expected}")
-    return raw.astype(dtype, copy=False)
 
 
 def _loss(name: str, output: Any, target: Any, sample_weight: Any) -> Tensor:

@@ -1,4 +1,4 @@
-"""Figures of merit for predictions, and ``predict``/``evaluate`` that apply a model to data.
+"""Figures of merit for predictions; :mod:`chainrule.evaluation` applies a model to data.
 
 Everything here is NumPy alone. Classification metrics accept the network's raw output: scores of shape
 (batch, n_classes) are turned into labels by argmax, a single score per sample
@@ -9,27 +9,32 @@ definitions, averaging uniformly over outputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from chainrule.boundary import all_finite, as_inputs, as_numbers, as_targets, as_weights, model_dtype  # noqa: F401
 from chainrule.errors import ConfigError, DataError, ShapeError
-from chainrule.losses import LOSSES, get_loss
-from chainrule.nn import Module
-from chainrule.tensor import Tensor, no_grad
 
 __all__ = [
     "accuracy", "top_k_accuracy", "confusion_matrix", "mean_squared_error", "r2", "to_labels",
-    "METRICS", "get_metric", "predict", "evaluate",
+    "METRICS", "get_metric",
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """``predict``, ``evaluate`` and ``score``, once defined here, from :mod:`chainrule.evaluation` (imported on use,
+    since it imports this module); the data checks above come from :mod:`chainrule.boundary`."""
+    if name in ("predict", "evaluate", "score"):
+        from chainrule import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module 'chainrule.metrics' has no attribute {name!r}")
+
+
 def _as_numeric(value: Any, what: str) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{what} must be numbers, got an array of dtype {array.dtype}")
-    return array
+    return as_numbers(value, what)
 
 
 def to_labels(values: Any, threshold: float = 0.5, what: str = "y") -> np.ndarray:
@@ -203,143 +208,3 @@ def get_metric(spec: str | Callable[..., float]) -> tuple[str, Callable[..., flo
             return spec, lambda y_true, y_pred: top_k_accuracy(y_true, y_pred, k=k)
     raise ConfigError(f"unknown metric {spec!r}; choose one of {', '.join(METRICS)}, 'top<k>_accuracy', "
                       "or pass a function f(y_true, y_pred) -> float")
-
-
-# ------------------------------------------------------------------ checking data for a model
-def model_dtype(model: Module) -> np.dtype:
-    """The dtype of the model's parameters (one for all of them)."""
-    dtypes = {p.data.dtype for p in model.parameters()}
-    if not dtypes:
-        raise ConfigError(f"{type(model).__name__} has no parameters")
-    if len(dtypes) > 1:
-        raise ConfigError(f"the model mixes parameter dtypes {sorted(map(str, dtypes))}; use one")
-    return dtypes.pop()
-
-
-def all_finite(array: np.ndarray) -> bool:
-    """Whether every number in ``array`` is finite, without a boolean copy of a large array.
-
-    A sum is finite when every term is (NaN and inf propagate); only when the sum is not
-    (a NaN or inf, or finite numbers whose sum overflows) is each number looked at.
-    """
-    if array.dtype.kind not in "fc":
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(array, axis=None)
-    return bool(np.isfinite(total)) or bool(np.isfinite(array).all())
-
-
-def as_inputs(data: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
-    """``data`` as a finite, C-contiguous (n_samples, n_features) array of ``dtype``."""
-    array = _as_array(data, what, "features")
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{what} must be numbers, got an array of dtype {array.dtype}")
-    if array.ndim != 2:
-        hint = "; reshape one feature with X.reshape(-1, 1)" if array.ndim == 1 else ""
-        raise DataError(f"{what} must have shape (n_samples, n_features), got {array.shape}{hint}")
-    if array.shape[0] == 0:
-        raise DataError(f"{what} holds no samples")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if not all_finite(array):
-        raise DataError(f"{what} contains NaN or inf; clean or impute the data first")
-    return array
-
-
-def as_targets(data: Any, n: int, dtype: np.dtype, what: str = "y") -> np.ndarray:
-    """Targets with one row per sample; float and boolean targets take ``dtype``, class indices stay integers."""
-    array = _as_array(data, what, "targets")
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{what} must be numbers, got an array of dtype {array.dtype}")
-    if array.ndim == 0 or array.shape[0] != n:
-        raise DataError(f"{what} must hold one target per sample ({n}), got shape {array.shape}")
-    if array.dtype.kind in "fb":
-        array = array.astype(dtype, copy=False)
-        if not all_finite(array):
-            raise DataError(f"{what} contains NaN or inf; clean or drop those samples first")
-    return array
-
-
-def _as_array(data: Any, what: str, items: str) -> np.ndarray:
-    try:
-        return np.asarray(data.data if isinstance(data, Tensor) else data)
-    except ValueError:  # NumPy refuses rows of different lengths
-        raise DataError(f"{what} has rows of different lengths; every sample needs the same number of "
-                        f"{items}") from None
-
-
-def as_weights(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
-    """Sample weights (n,) of ``dtype``, or None."""
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=dtype).reshape(-1)
-    if w.shape != (n,):
-        raise DataError(f"sample_weight must hold one weight per sample ({n}), got shape {w.shape}")
-    return w
-
-
-# ------------------------------------------------------------------ applying a model
-def predict(model: Module, X: Any, batch_size: int | None = 1024) -> np.ndarray:  # noqa: N803
-    """The model's output for every row of X: (n_samples, n_out), in the model's dtype.
-
-    Runs in evaluation mode (dropout off) without recording a graph, ``batch_size``
-    rows at a time (None: all at once); the model's mode is restored afterwards.
-    """
-    x = as_inputs(X, model_dtype(model))
-    step = len(x) if batch_size is None else int(batch_size)
-    if step < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            outputs = [model(Tensor(x[i:i + step])).data for i in range(0, len(x), step)]
-    finally:
-        model.train(was_training)
-    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-
-
-def score(model: Module, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, loss: Any,
-          metrics: Sequence[Any], batch_size: int | None = 1024) -> dict[str, Any]:
-    """:func:`evaluate` on data already checked (x in the model's dtype)."""
-    out = predict(model, x, batch_size)
-    with no_grad():
-        results: dict[str, Any] = {"loss": float(get_loss(loss).__call__(out, y, w).item())}
-    name = loss if isinstance(loss, str) else next((k for k, f in LOSSES.items() if f is loss), "")
-    threshold = 0.0 if name.endswith("_with_logits") else 0.5
-    for spec in metrics:
-        metric_name, fn = get_metric(spec)
-        if metric_name == "accuracy":
-            results[metric_name] = fn(y, out, threshold=threshold, sample_weight=w)
-        elif metric_name in ("mse", "mean_squared_error", "r2"):
-            results[metric_name] = fn(y, out, sample_weight=w)
-        else:
-            results[metric_name] = fn(y, out)
-    return results
-
-
-def evaluate(model: Module, X: Any, y: Any, loss: Any = "auto",  # noqa: N803
-             metrics: Sequence[Any] = ("accuracy",), batch_size: int | None = 1024,
-             sample_weight: Any = None) -> dict[str, Any]:
-    """The loss and metrics of the model on (X, y), in evaluation mode.
-
-    Returns ``{"loss": E, "<metric>": value, ...}``. ``loss="auto"`` picks the loss as
-    :func:`chainrule.train.resolve_loss` does. Metric names are those of this module
-    (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"r2"``) or functions
-    f(y_true, y_pred). With one output per sample, accuracy thresholds probabilities
-    at 0.5 and logits (a ``*_with_logits`` loss) at 0. For regression pass
-    ``metrics=("mse", "r2")``.
-
-    Examples
-    --------
-    >>> import chainrule as cr
-    >>> net = cr.MLP([2, 2], output_activation="softmax", seed=0)
-    >>> sorted(evaluate(net, [[0.0, 1.0], [1.0, 0.0]], [0, 1]))
-    ['accuracy', 'loss']
-    """
-    from chainrule.train import resolve_loss
-
-    dtype = model_dtype(model)
-    x = as_inputs(X, dtype)
-    targets = as_targets(y, len(x), dtype)
-    return score(model, x, targets, as_weights(sample_weight, len(x), dtype), resolve_loss(model, loss, targets),
-                 metrics, batch_size)

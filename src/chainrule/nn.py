@@ -10,6 +10,7 @@ j of this one. This is the transpose of PyTorch's ``nn.Linear.weight`` (n_out, n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,25 @@ class Module:
     def eval(self) -> Module:
         """Switch to evaluation mode (dropout off); returns self."""
         return self.train(False)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[Module]:
+        """Evaluation mode (dropout off) inside a ``with`` block; the previous mode comes back after.
+
+        >>> import chainrule as cr
+        >>> net = cr.MLP([2, 1], dropout=0.0)
+        >>> with net.evaluating():
+        ...     net.training
+        False
+        >>> net.training
+        True
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
 
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient."""

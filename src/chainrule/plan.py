@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import boundary
 from chainrule._plan_buffers import Buffers, Layer
-from chainrule.errors import DataError, ShapeError
 from chainrule.losses import LOSS_DEFS, LossDef, loss_name
 from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
-from chainrule.tensor import Tensor
 
 __all__ = ["Plan", "compile_plan"]
 
@@ -47,7 +46,6 @@ Array = np.ndarray
 _MAX_CACHED_SIZES = 4
 # Plan.forward runs at most this many numbers per layer at once.
 _FORWARD_CHUNK_NUMBERS = 1 << 20
-_INTP = np.dtype(np.intp)
 
 
 class Plan:
@@ -221,70 +219,32 @@ class Plan:
         return bufs
 
     def _as_input(self, x: Any) -> Array:
-        if type(x) is not np.ndarray or x.dtype is not self.dtype:
-            x = np.asarray(x.data if isinstance(x, Tensor) else x)
-            if x.dtype.kind not in "biuf":
-                raise DataError(f"inputs must be numbers, got an array of dtype {x.dtype}")
-            x = x.astype(self.dtype, copy=False)
+        if type(x) is not np.ndarray or x.dtype is not self.dtype:  # else: the fast path of fit's batches
+            x = boundary.as_numbers(x, "inputs").astype(self.dtype, copy=False)
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_in:
-            raise ShapeError(f"the network expects inputs of shape (batch, {self.n_in}), got shape {x.shape}")
-        if self._check_finite and not np.isfinite(x).all():
-            raise DataError("the input contains NaN or inf values; clean or impute the data first")
+            raise boundary.LayoutError(f"the network expects inputs of shape (batch, {self.n_in}), "
+                                       f"got shape {x.shape}")
+        if self._check_finite:
+            boundary.require_finite(x, "the input", "clean or impute the data first")
         return x
 
     def _inputs(self, x: Any, target: Any) -> tuple[Array, Any]:
         x = self._as_input(x)
         if x.ndim == 1:  # one sample, as the graph takes it
             x = x.reshape(1, -1)
-            target = np.asarray(target.data if isinstance(target, Tensor) else target)
+            target = boundary.as_numbers(target, f"{self.loss}: targets")
             target = target.reshape(1) if target.ndim == 0 else target.reshape(1, -1)
         return x, target
 
     def _targets(self, target: Any, n: int, bufs: Buffers) -> Array:
-        """target as (n, n_out) rows of the plan's dtype; class indices become one-hot rows."""
-        if type(target) is not np.ndarray:
-            target = np.asarray(target.data if isinstance(target, Tensor) else target)
-        kind, k = target.dtype.kind, self.n_out
-        if kind not in "biuf":
-            raise DataError(f"{self.loss}: targets must be numbers, got dtype {target.dtype}")
-        if (self._loss.class_targets and target.ndim == 1 and target.shape[0] == n
-                and (k > 1 or kind in "biu")):
-            return self._one_hot(target, n, bufs)
-        if target.ndim == 1 and k == 1 and target.shape[0] == n:
-            target = target.reshape(n, 1)
-        if target.shape != (n, k):
-            expected = f"({n}, {k})" + (f" or class indices of shape ({n},)" if self._loss.class_targets else "")
-            raise ShapeError(f"{self.loss}: target shape {target.shape} does not match the output; "
-                             f"expected {expected}")
-        return target if target.dtype is self.dtype else target.astype(self.dtype)
-
-    def _one_hot(self, labels: Array, n: int, bufs: Buffers) -> Array:
-        if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
-            raise DataError(f"{self.loss}: class-index targets must be whole numbers, got {labels[:5]}")
-        if labels.dtype is not _INTP:
-            labels = labels.astype(_INTP)
-        onehot = bufs.onehot
-        if onehot is None:
-            onehot = bufs.onehot = np.empty((n, self.n_out), self.dtype)
-        onehot.fill(0)
-        try:
-            if labels.min() < 0:  # a negative index would count from the end
-                raise IndexError
-            onehot[bufs.rows, labels] = 1  # an index past the end raises IndexError
-        except IndexError:
-            raise DataError(f"{self.loss}: class indices must lie in 0..{self.n_out - 1} for {self.n_out} "
-                            f"outputs, got values from {labels.min()} to {labels.max()}") from None
-        return onehot
+        """target as (n, n_out) rows of the plan's dtype; class indices become one-hot rows (in bufs.onehot)."""
+        if self._loss.class_targets and bufs.onehot is None:
+            bufs.onehot = np.empty((n, self.n_out), self.dtype)
+        return boundary.loss_targets(self.loss, target, n, self.n_out, self.dtype, self._loss.class_targets,
+                                     bufs.onehot, bufs.rows)
 
     def _weights(self, sample_weight: Any, n: int) -> Array:
-        weight = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
-        weight = weight.astype(self.dtype, copy=False).reshape(-1)
-        if weight.shape != (n,):
-            raise ShapeError(f"{self.loss}: sample_weight needs one weight per sample, shape ({n},), "
-                             f"got {weight.shape}")
-        if not np.isfinite(weight).all() or (weight < 0).any() or not weight.sum() > 0:
-            raise DataError(f"{self.loss}: sample_weight must be finite, >= 0 and not all zero")
-        return weight
+        return boundary.loss_weights(self.loss, sample_weight, n, self.dtype)
 
 
 def _pairs(model: Module) -> list[tuple[Linear, Activation | None]] | None:

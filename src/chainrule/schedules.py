@@ -20,17 +20,23 @@ scikit-learn's MLP code.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chainrule.errors import ConfigError
-
-if TYPE_CHECKING:
-    from chainrule.optim import Optimizer
 
 __all__ = [
     "Schedule", "Constant", "StepDecay", "ExponentialDecay", "CosineAnnealing", "InvScaling", "Adaptive",
     "SCHEDULES", "get_schedule",
 ]
+
+
+class HasLearningRate(Protocol):
+    """What a schedule drives: anything with a learning rate ``lr``, as every :mod:`chainrule.optim` optimizer.
+
+    A protocol, so that this module needs nothing of :mod:`chainrule.optim` (which imports it).
+    """
+
+    lr: float
 
 
 class Schedule:
@@ -52,15 +58,15 @@ class Schedule:
         ``fit`` then stops.
     """
 
-    def __init__(self, *, optimizer: Optimizer | None = None) -> None:
-        self.optimizer: Optimizer | None = None
+    def __init__(self, *, optimizer: HasLearningRate | None = None) -> None:
+        self.optimizer: HasLearningRate | None = None
         self.base_lr: float | None = None
         self.epoch = 0
         self.stop_requested = False
         if optimizer is not None:
             self.bind(optimizer)
 
-    def bind(self, optimizer: Optimizer) -> Schedule:
+    def bind(self, optimizer: HasLearningRate) -> Schedule:
         """Attach to ``optimizer``; eta_0 is its current ``lr`` unless restored from a state."""
         self.optimizer = optimizer
         if self.base_lr is None:
@@ -134,7 +140,7 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """eta_e = eta_0 gamma^floor(e / step_size) (PyTorch's ``StepLR``)."""
 
-    def __init__(self, step_size: int, gamma: float = 0.1, *, optimizer: Optimizer | None = None) -> None:
+    def __init__(self, step_size: int, gamma: float = 0.1, *, optimizer: HasLearningRate | None = None) -> None:
         if not (isinstance(step_size, int) and step_size >= 1):
             raise ConfigError(f"step_size must be an integer >= 1, got {step_size!r}")
         self.step_size = step_size
@@ -151,7 +157,7 @@ class StepDecay(Schedule):
 class ExponentialDecay(Schedule):
     """eta_e = eta_0 gamma^e (PyTorch's ``ExponentialLR``)."""
 
-    def __init__(self, gamma: float, *, optimizer: Optimizer | None = None) -> None:
+    def __init__(self, gamma: float, *, optimizer: HasLearningRate | None = None) -> None:
         self.gamma = _positive("gamma", gamma)
         super().__init__(optimizer=optimizer)
 
@@ -169,7 +175,7 @@ class CosineAnnealing(Schedule):
     t_max, rises again as PyTorch's does).
     """
 
-    def __init__(self, t_max: int, eta_min: float = 0.0, *, optimizer: Optimizer | None = None) -> None:
+    def __init__(self, t_max: int, eta_min: float = 0.0, *, optimizer: HasLearningRate | None = None) -> None:
         if not (isinstance(t_max, int) and t_max >= 1):
             raise ConfigError(f"t_max must be an integer >= 1, got {t_max!r}")
         if not (isinstance(eta_min, (int, float)) and eta_min >= 0):
@@ -192,7 +198,7 @@ class InvScaling(Schedule):
     first epoch runs at eta_0 and, after epochs of N samples, eta = eta_0 / (eN + 1)^power_t.
     """
 
-    def __init__(self, power_t: float = 0.5, *, optimizer: Optimizer | None = None) -> None:
+    def __init__(self, power_t: float = 0.5, *, optimizer: HasLearningRate | None = None) -> None:
         if not (isinstance(power_t, (int, float)) and math.isfinite(power_t)):
             raise ConfigError(f"power_t must be a finite number, got {power_t!r}")
         self.power_t = float(power_t)
@@ -231,7 +237,7 @@ class Adaptive(Schedule):
     """
 
     def __init__(self, tol: float = 1e-4, patience: int = 1, factor: float = 5.0, min_lr: float = 1e-6,
-                 mode: str = "min", *, optimizer: Optimizer | None = None) -> None:
+                 mode: str = "min", *, optimizer: HasLearningRate | None = None) -> None:
         if not (isinstance(tol, (int, float)) and tol >= 0):
             raise ConfigError(f"tol must be a number >= 0, got {tol!r}")
         if not (isinstance(patience, int) and patience >= 0):
@@ -248,7 +254,7 @@ class Adaptive(Schedule):
         self.bad_epochs = 0
         super().__init__(optimizer=optimizer)
 
-    def bind(self, optimizer: Optimizer) -> Schedule:
+    def bind(self, optimizer: HasLearningRate) -> Schedule:
         fresh = self.base_lr is None
         super().bind(optimizer)
         if fresh:

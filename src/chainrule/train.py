@@ -8,7 +8,7 @@ One epoch of :func:`fit` is, for each mini-batch B of a fresh permutation of the
 
 and :func:`loss_and_grad_fn` is the forward and backward part, shared by ``fit`` and
 the scikit-learn estimators. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
-``evaluate`` and ``predict`` in :mod:`chainrule.metrics` (all re-exported here).
+``evaluate``, ``predict`` and ``resolve_loss`` in :mod:`chainrule.evaluation` (all re-exported here).
 
 Shapes: X (n_samples, n_in); y (n_samples, n_out), or class indices (n_samples,) for
 the cross-entropies.
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.batches import BatchStream
+from chainrule.boundary import all_finite, as_inputs, as_targets, as_weights, model_dtype
 from chainrule.callbacks import (
     STOP_REASONS,
     Callback,
@@ -39,9 +40,9 @@ from chainrule.callbacks import (
     RichProgress,
 )
 from chainrule.errors import ConfigError, DataError, ModelFileError
-from chainrule.losses import are_class_labels, auto_loss, check_pair, get_loss, loss_name
-from chainrule.metrics import all_finite, as_inputs, as_targets, as_weights, evaluate, model_dtype, predict, score
-from chainrule.nn import Module, Sequential, output_activation_name
+from chainrule.evaluation import evaluate, predict, resolve_loss, score
+from chainrule.losses import get_loss, loss_name
+from chainrule.nn import Module
 from chainrule.optim import Optimizer, clip_grad_norm, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
 from chainrule.tensor import Tensor
@@ -95,27 +96,6 @@ def loss_and_grad_fn(model: Module, loss: str | LossFn) -> Callable[..., float]:
 
     step_with_graph.plan = None  # type: ignore[attr-defined]
     return step_with_graph
-
-
-def resolve_loss(model: Module, loss: str | LossFn, y: np.ndarray | None = None,
-                 allow_mismatch: bool = False) -> str | LossFn:
-    """The loss to train with, checked against the output layer; ``"auto"`` picks one.
-
-    ``"auto"`` is :func:`chainrule.losses.auto_loss` of the output activation, the number
-    of outputs and whether ``y`` holds class labels (:func:`chainrule.losses.are_class_labels`).
-    A named loss that does not fit the output activation raises the
-    :func:`chainrule.losses.check_pair` ConfigError (a warning with ``allow_mismatch=True``).
-    """
-    output = output_activation_name(model)
-    if loss != "auto":
-        get_loss(loss)  # raises ConfigError for an unknown name
-        check_pair(output, loss, allow_mismatch)
-        return loss
-    layers = model.layers() if isinstance(model, Sequential) else []
-    n_out = layers[-1][0].n_out if layers else 1
-    classes = y is not None and are_class_labels(y, n_out)
-    # A last module that is no registry activation (a function, a custom module) counts as linear here.
-    return auto_loss(output or "identity", n_out, classes)
 
 
 # ------------------------------------------------------------------ inputs
