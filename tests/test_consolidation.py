@@ -195,3 +195,40 @@ def test_a_wrong_count_of_samples_is_both_a_data_and_a_shape_error():
     from chainrule.errors import DataError, ShapeError
 
     assert issubclass(SampleCountError, DataError) and issubclass(SampleCountError, ShapeError)
+
+
+# ------------------------------------------------------------------ one way to read a network
+def test_layers_view_reads_linear_activation_op_attrs_and_dropout():
+    net = cr.MLP([3, 4, 5, 2], activation=["relu", cr.LeakyReLU(0.2)], output_activation="softmax",
+                 dropout=[0.5, 0.0], seed=0)
+    views = net.layers()
+    assert [v.name for v in views] == ["relu", "leaky_relu", "softmax"]
+    assert [type(v.dropout).__name__ for v in views] == ["Dropout", "NoneType", "NoneType"]
+    assert views[1].attrs == {"alpha": 0.2} and views[1].op is cr.ops.ACTIVATIONS["leaky_relu"]
+    linear, act = views[2]  # still unpacks as the (Linear, activation) pair
+    assert linear is net[-2] and act is net[-1] and net.is_layered()
+    assert not cr.Sequential(cr.Tanh(), cr.Linear(2, 2)).is_layered()
+    assert cr.Sequential(cr.Linear(2, 2)).layers()[0].name == "identity"
+
+
+def test_evaluating_restores_the_mode_even_after_an_error():
+    net = cr.MLP([2, 3, 1], dropout=0.5, seed=0)
+    with pytest.raises(RuntimeError), net.evaluating():
+        assert not any(m.training for m in net.modules())
+        raise RuntimeError
+    assert all(m.training for m in net.modules())
+
+
+def test_activation_attributes_are_checked_by_the_registry_schema_everywhere():
+    from chainrule import functional as F
+
+    for make in (lambda: cr.GELU(approximate="cubic"), lambda: cr.Activation("gelu", approximate="cubic"),
+                 lambda: F.gelu(np.zeros(2), approximate="cubic")):
+        with pytest.raises(ConfigError, match="gelu approximate must be 'none' or 'tanh', got 'cubic'"):
+            make()
+    with pytest.raises(ConfigError, match="takes alpha"):
+        cr.Activation("leaky_relu", beta=1.0)
+    # Every registry activation has a module, and each module's initialiser hint is its op's.
+    for name, op in cr.ops.ACTIVATIONS.items():
+        module = cr.nn.make_activation(name)
+        assert module.name == name and cr.nn._auto_init(module) == op.init

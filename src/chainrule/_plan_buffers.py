@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.nn import Activation, Linear
+from chainrule.nn import LayerView
 
 __all__ = ["Layer", "Buffers"]
 
@@ -21,12 +21,13 @@ class Layer:
     __slots__ = ("linear", "weight", "bias", "op", "attrs", "identity", "forward", "forward_into", "derivative",
                  "derivative_into", "grad_weight", "grad_bias")
 
-    def __init__(self, linear: Linear, activation: Activation | None) -> None:
+    def __init__(self, view: LayerView) -> None:
+        linear = view.linear
         self.linear, self.weight, self.bias = linear, linear.weight, linear.bias
-        op = activation.op if activation is not None else None
+        op = view.op
         self.op = op
-        self.attrs = dict(activation.attrs) if activation is not None else {}
-        self.identity = op is None or op.name == "identity"
+        self.attrs = view.attrs
+        self.identity = op.name == "identity"
         # None where the plan skips the call: the identity's forward and f' = 1.
         self.forward = None if self.identity else op.forward
         self.forward_into = None if self.identity else op.forward_into

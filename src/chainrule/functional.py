@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ChainruleError, ConfigError, ShapeError
-from chainrule.ops import ACTIVATIONS, get_op
+from chainrule.errors import ChainruleError, ShapeError
+from chainrule.ops import check_attrs, get_op
 from chainrule.tensor import Tensor, as_array
 
 __all__ = [
@@ -223,9 +223,7 @@ def softplus(net: Any) -> Tensor:
 
 def gelu(net: Any, approximate: str = "none") -> Tensor:
     """out = net Phi(net) (``approximate="tanh"`` for the tanh approximation)."""
-    if approximate not in ("none", "tanh"):
-        raise ConfigError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _apply("gelu", _lift(net), approximate=approximate)
+    return activation("gelu", net, approximate=approximate)
 
 
 def softmax(net: Any, axis: int = -1) -> Tensor:
@@ -243,7 +241,6 @@ def log_softmax(net: Any, axis: int = -1) -> Tensor:
 
 
 def activation(name: str, net: Any, **attrs: Any) -> Tensor:
-    """Apply the activation registered as ``name`` (see :data:`chainrule.ops.ACTIVATIONS`)."""
-    if name not in ACTIVATIONS:
-        raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
-    return _apply(name, _lift(net), **attrs)
+    """Apply the activation registered as ``name`` (see :data:`chainrule.ops.ACTIVATIONS`), its attributes
+    checked against the op's schema (:func:`chainrule.ops.check_attrs`)."""
+    return _apply(name, _lift(net), **check_attrs(name, attrs))

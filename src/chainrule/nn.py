@@ -18,7 +18,7 @@ import numpy as np
 from chainrule import functional as F
 from chainrule.errors import ConfigError, DataError, ShapeError
 from chainrule.init import get_initializer, make_rng
-from chainrule.ops import ACTIVATIONS
+from chainrule.ops import ACTIVATIONS, check_attrs
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -245,10 +245,8 @@ class Activation(Module):
     """
 
     def __init__(self, name: str, **attrs: Any) -> None:
-        if name not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
+        self.attrs = check_attrs(name, attrs)  # the op registry's vocabulary and attribute schema
         self.name = name
-        self.attrs = attrs
 
     @property
     def op(self):
@@ -270,78 +268,100 @@ class Activation(Module):
 class Identity(Activation):
     """out = net."""
 
+    op_name = "identity"
+
     def __init__(self) -> None:
-        super().__init__("identity")
+        super().__init__(self.op_name)
 
 
 class Sigmoid(Activation):
     """out = 1 / (1 + exp(-net)); f'(net) = out (1 - out)."""
 
+    op_name = "sigmoid"
+
     def __init__(self) -> None:
-        super().__init__("sigmoid")
+        super().__init__(self.op_name)
 
 
 class Tanh(Activation):
     """out = tanh(net); f'(net) = 1 - out^2."""
 
+    op_name = "tanh"
+
     def __init__(self) -> None:
-        super().__init__("tanh")
+        super().__init__(self.op_name)
 
 
 class ReLU(Activation):
     """out = max(0, net)."""
 
+    op_name = "relu"
+
     def __init__(self) -> None:
-        super().__init__("relu")
+        super().__init__(self.op_name)
 
 
 class LeakyReLU(Activation):
     """out = net if net > 0 else alpha * net."""
 
+    op_name = "leaky_relu"
+
     def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__("leaky_relu", alpha=alpha)
+        super().__init__(self.op_name, alpha=alpha)
 
 
 class ELU(Activation):
     """out = net if net > 0 else alpha * (exp(net) - 1)."""
 
+    op_name = "elu"
+
     def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__("elu", alpha=alpha)
+        super().__init__(self.op_name, alpha=alpha)
 
 
 class Softplus(Activation):
     """out = log(1 + exp(net))."""
 
+    op_name = "softplus"
+
     def __init__(self) -> None:
-        super().__init__("softplus")
+        super().__init__(self.op_name)
 
 
 class GELU(Activation):
     """out = net * Phi(net); ``approximate="tanh"`` for the tanh form."""
 
+    op_name = "gelu"
+
     def __init__(self, approximate: str = "none") -> None:
-        super().__init__("gelu", approximate=approximate)
+        super().__init__(self.op_name, approximate=approximate)
 
 
 class Softmax(Activation):
     """out_j = exp(net_j) / sum_k exp(net_k) along ``axis`` (full Jacobian in backward)."""
 
+    op_name = "softmax"
+
     def __init__(self, axis: int = -1) -> None:
-        super().__init__("softmax", axis=axis)
+        super().__init__(self.op_name, axis=axis)
 
 
 class LogSoftmax(Activation):
     """out_j = net_j - log sum_k exp(net_k) along ``axis``."""
 
+    op_name = "log_softmax"
+
     def __init__(self, axis: int = -1) -> None:
-        super().__init__("log_softmax", axis=axis)
+        super().__init__(self.op_name, axis=axis)
 
 
-_ACTIVATION_CLASSES: dict[str, type[Activation]] = {
-    "identity": Identity, "linear": Identity, "sigmoid": Sigmoid, "logistic": Sigmoid,
-    "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "softplus": Softplus,
-    "gelu": GELU, "softmax": Softmax, "log_softmax": LogSoftmax,
-}
+#: scikit-learn's names for two activations of the registry.
+_ALIASES = {"linear": "identity", "logistic": "sigmoid"}
+
+
+def _class_for(name: str) -> type[Activation] | None:
+    """The named class (``Tanh``, ...) of a registry activation: the subclass whose ``__init__`` passes ``name``."""
+    return next((cls for cls in Activation.__subclasses__() if getattr(cls, "op_name", None) == name), None)
 
 
 class FunctionActivation(Module):
@@ -398,14 +418,16 @@ def make_activation(spec: Any) -> Activation | FunctionActivation:
         return Identity()
     if isinstance(spec, (Activation, FunctionActivation)):
         return spec
-    if isinstance(spec, str) and spec in _ACTIVATION_CLASSES:
-        return _ACTIVATION_CLASSES[spec]()
+    if isinstance(spec, str) and _ALIASES.get(spec, spec) in ACTIVATIONS:
+        name = _ALIASES.get(spec, spec)
+        cls = _class_for(name)
+        return cls() if cls is not None else Activation(name)
     if isinstance(spec, type) and issubclass(spec, Activation) and spec is not Activation:
         return spec()
     if callable(spec) and not isinstance(spec, type):
         return FunctionActivation(spec)
     raise ConfigError(
-        f"unknown activation {spec!r}; choose one of {', '.join(_ACTIVATION_CLASSES)}, pass an Activation, "
+        f"unknown activation {spec!r}; choose one of {', '.join([*ACTIVATIONS, *_ALIASES])}, pass an Activation, "
         "or a function of a Tensor built from chainrule operations"
     )
 
@@ -490,14 +512,31 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self.modules_list)
 
-    def layers(self) -> list[tuple[Linear, Activation | None]]:
-        """The neuron layers as (Linear, activation after it or None) pairs, input to output."""
-        pairs: list[tuple[Linear, Activation | None]] = []
-        for i, m in enumerate(self.modules_list):
+    def layers(self) -> list[LayerView]:
+        """The neuron layers, input to output, each a :class:`LayerView` (Linear, activation after it or None).
+
+        A view unpacks as the pair ``(linear, activation)`` and also gives the activation's
+        registry op and attributes and the ``Dropout`` after it: the one way the plan, the
+        learner tools, model files and drawings read a network.
+        """
+        views: list[LayerView] = []
+        previous: Module | None = None
+        for m in self.modules_list:
             if isinstance(m, Linear):
-                following = self.modules_list[i + 1] if i + 1 < len(self.modules_list) else None
-                pairs.append((m, following if isinstance(following, Activation) else None))
-        return pairs
+                views.append(LayerView(m, None))
+            elif isinstance(m, Activation) and isinstance(previous, Linear):
+                views[-1] = LayerView(previous, m)
+            elif isinstance(m, Dropout) and views and previous in (views[-1].linear, views[-1].activation):
+                views[-1].dropout = m
+            previous = m
+        return views
+
+    def is_layered(self) -> bool:
+        """Whether :meth:`layers` accounts for every module: each a Linear, the activation right after
+        one, or a Dropout after those; nothing else, nothing before the first Linear."""
+        views = self.layers()
+        counted = sum(1 + (v.activation is not None) + (v.dropout is not None) for v in views)
+        return bool(views) and counted == len(self.modules_list) and isinstance(self.modules_list[0], Linear)
 
     def forward(self, x: Tensor) -> Tensor:
         for i, (m, (role, layer)) in enumerate(zip(self.modules_list, self._tags)):
@@ -508,6 +547,43 @@ class Sequential(Module):
             if role is not None:
                 x.role, x.layer = role, layer
         return x
+
+
+class LayerView(tuple):
+    """One neuron layer of a :class:`Sequential`: the pair (linear, activation or None), and the dropout after it.
+
+    It unpacks as ``linear, activation = view``. ``name``, ``op`` and ``attrs`` describe the
+    activation as the op registry has it ("identity" for a linear layer); ``dropout`` is
+    the ``Dropout`` module that follows, or None.
+    """
+
+    def __new__(cls, linear: Linear, activation: Activation | None, dropout: Dropout | None = None) -> LayerView:
+        view = super().__new__(cls, (linear, activation))
+        view.dropout = dropout
+        return view
+
+    @property
+    def linear(self) -> Linear:
+        return self[0]
+
+    @property
+    def activation(self) -> Activation | None:
+        return self[1]
+
+    @property
+    def name(self) -> str:
+        """The activation's registry name; "identity" for a layer with none."""
+        return "identity" if self[1] is None else self[1].name
+
+    @property
+    def op(self) -> Any:
+        """The activation's registered op (forward, vjp, f')."""
+        return ACTIVATIONS[self.name]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The activation's attributes (softmax's axis, leaky ReLU's alpha, ...)."""
+        return {} if self[1] is None else dict(self[1].attrs)
 
 
 class MLP(Sequential):
@@ -596,7 +672,8 @@ def output_activation_name(model: Module) -> str | None:
 
 
 def _auto_init(act: Activation | FunctionActivation) -> str:
-    return "he_uniform" if act.name in ("relu", "leaky_relu", "elu", "gelu") else "xavier_uniform"
+    """The registry op's initialiser hint (He for the ReLU family, Xavier otherwise)."""
+    return act.op.init if isinstance(act, Activation) else "xavier_uniform"
 
 
 def parameters_of(params: Any) -> list[tuple[str, Tensor]]:

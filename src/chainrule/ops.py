@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Op", "OPS", "register", "unbroadcast", "get_op", "ACTIVATIONS"]
+from chainrule.errors import ConfigError
+
+__all__ = ["Op", "OPS", "register", "unbroadcast", "get_op", "ACTIVATIONS", "check_attrs"]
 
 Array = np.ndarray
 
@@ -54,6 +56,13 @@ class Op:
         (``into`` shaped like net, or None to allocate). ``forward`` and ``derivative``
         are these with ``into=None``. They skip the underflow guard: the training plan
         runs a whole step under one ``np.errstate(under="ignore")``.
+    attrs : dict
+        For activations, the attribute schema: each attribute's default value (a given
+        value must have its type) or the tuple of values it may take (default first).
+        Modules, functional wrappers and model files read it (:func:`check_attrs`).
+    init : str
+        For activations, the weight initialiser that suits the layer before it ("he_uniform"
+        for the ReLU family, whose outputs are zero for half the inputs; else "xavier_uniform").
     """
 
     name: str
@@ -65,6 +74,7 @@ class Op:
     attrs: dict[str, Any] = field(default_factory=dict)
     forward_into: Callable[..., Array] | None = None
     derivative_into: Callable[..., Array] | None = None
+    init: str = "xavier_uniform"
 
 
 OPS: dict[str, Op] = {}
@@ -79,6 +89,25 @@ def register(op: Op, *, activation: bool = False) -> Op:
     if activation:
         ACTIVATIONS[op.name] = op
     return op
+
+
+def check_attrs(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` of the activation ``name``, checked against its schema in :data:`ACTIVATIONS`.
+
+    Raises ConfigError for an unknown activation, an attribute it does not take, or a value
+    outside its choices (gelu's ``approximate`` is "none" or "tanh").
+    """
+    op = ACTIVATIONS.get(name)
+    if op is None:
+        raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
+    for key, value in attrs.items():
+        if key not in op.attrs:
+            takes = ", ".join(op.attrs) or "no attributes"
+            raise ConfigError(f"activation {name!r} takes {takes}, got {key}={value!r}")
+        rule = op.attrs[key]
+        if isinstance(rule, tuple) and value not in rule:
+            raise ConfigError(f"{name} {key} must be {' or '.join(map(repr, rule))}, got {value!r}")
+    return attrs
 
 
 def get_op(name: str) -> Op:
@@ -130,7 +159,8 @@ def _underflow_is_zero(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _elementwise(name: str, forward, derivative, formula: str, derivative_formula: str,
-                 *, activation: bool = False, forward_into=None, derivative_into=None) -> Op:
+                 *, activation: bool = False, forward_into=None, derivative_into=None,
+                 attrs: dict[str, Any] | None = None, init: str = "xavier_uniform") -> Op:
     def vjp(grad, out, x, **attrs):
         return (grad * derivative(x, out, **attrs),)
 
@@ -138,7 +168,8 @@ def _elementwise(name: str, forward, derivative, formula: str, derivative_formul
         forward, derivative, vjp = (_underflow_is_zero(f) for f in (forward, derivative, vjp))
 
     return register(Op(name, forward, vjp, derivative if activation else None, formula,
-                       derivative_formula, forward_into=forward_into, derivative_into=derivative_into),
+                       derivative_formula, attrs=attrs or {}, forward_into=forward_into,
+                       derivative_into=derivative_into, init=init),
                     activation=activation)
 
 
@@ -395,18 +426,20 @@ _elementwise("tanh", lambda x: _tanh_into(x), lambda x, out: _tanh_derivative_in
 # At net = 0 ReLU has no derivative; 0 is the subgradient every framework uses.
 _elementwise("relu", lambda x: _relu_into(x), lambda x, out: _relu_derivative_into(x, out),
              "out = max(0, net)", "1 if net > 0 else 0", activation=True,
-             forward_into=_relu_into, derivative_into=_relu_derivative_into)
+             forward_into=_relu_into, derivative_into=_relu_derivative_into, init="he_uniform")
 _elementwise("leaky_relu", lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
              lambda x, out, alpha=0.01: np.where(x > 0, _const(1.0, x), _const(alpha, x)),
-             "out = net if net > 0 else alpha * net", "1 if net > 0 else alpha", activation=True)
+             "out = net if net > 0 else alpha * net", "1 if net > 0 else alpha", activation=True,
+             attrs={"alpha": 0.01}, init="he_uniform")
 _elementwise("elu", _elu,
              lambda x, out, alpha=1.0: np.where(x > 0, _const(1.0, x), out + alpha),
              "out = net if net > 0 else alpha * (exp(net) - 1)", "1 if net > 0 else out + alpha",
-             activation=True)
+             activation=True, attrs={"alpha": 1.0}, init="he_uniform")
 _elementwise("softplus", _softplus, lambda x, out: _sigmoid(x),
              "out = log(1 + exp(net))", "sigmoid(net)", activation=True)
 _elementwise("gelu", _gelu, _gelu_derivative,
-             "out = net * Phi(net)", "Phi(net) + net * phi(net)", activation=True)
+             "out = net * Phi(net)", "Phi(net) + net * phi(net)", activation=True,
+             attrs={"approximate": ("none", "tanh")}, init="he_uniform")
 
 
 @_underflow_is_zero
@@ -436,10 +469,10 @@ def _log_softmax_vjp(g, out, x, axis=-1):
 
 register(Op("softmax", _softmax, _softmax_vjp, None,
             "out_j = exp(net_j) / sum_k exp(net_k)",
-            "dout_i/dnet_j = out_i * (1[i=j] - out_j)"), activation=True)
+            "dout_i/dnet_j = out_i * (1[i=j] - out_j)", attrs={"axis": -1}), activation=True)
 register(Op("log_softmax", _log_softmax, _log_softmax_vjp, None,
             "out_j = net_j - log sum_k exp(net_k)",
-            "dout_i/dnet_j = 1[i=j] - softmax_j"), activation=True)
+            "dout_i/dnet_j = 1[i=j] - softmax_j", attrs={"axis": -1}), activation=True)
 
 # Numerically safe building blocks the losses reuse.
 sigmoid = _sigmoid

@@ -35,7 +35,7 @@ import numpy as np
 from chainrule import boundary
 from chainrule._plan_buffers import Buffers, Layer
 from chainrule.losses import LOSS_DEFS, LossDef, loss_name
-from chainrule.nn import Activation, Linear, Module, Parameter, Sequential
+from chainrule.nn import Activation, LayerView, Linear, Module, Parameter, Sequential
 
 __all__ = ["Plan", "compile_plan"]
 
@@ -69,17 +69,16 @@ class Plan:
         output activation (its delta is out - target).
     """
 
-    def __init__(self, model: Sequential, pairs: list[tuple[Linear, Activation | None]], loss: LossDef,
+    def __init__(self, model: Sequential, pairs: list[LayerView], loss: LossDef,
                  dtype: np.dtype) -> None:
         self.model = model
         self.loss = loss.name
         self.dtype = dtype
         self._loss = loss
-        self._layers = [Layer(linear, act) for linear, act in pairs]
+        self._layers = [Layer(view) for view in pairs]
         self.n_in = pairs[0][0].n_in
         self.n_out = pairs[-1][0].n_out
-        last = pairs[-1][1]
-        last_name = last.name if last is not None else "identity"
+        last_name = pairs[-1].name
         self._delta_into = loss.delta_into
         self.fused = last_name == "identity"
         if last_name == loss.canonical_activation and loss.canonical_delta_into is not None:
@@ -89,7 +88,7 @@ class Plan:
 
     def __repr__(self) -> str:
         sizes = [self.n_in] + [layer.linear.n_out for layer in self._layers]
-        acts = ["identity" if layer.op is None else layer.op.name for layer in self._layers]
+        acts = [layer.op.name for layer in self._layers]
         return f"Plan(sizes={sizes}, activations={acts}, loss={self.loss!r}, dtype={self.dtype})"
 
     # ------------------------------------------------------------ public
@@ -247,22 +246,20 @@ class Plan:
         return boundary.loss_weights(self.loss, sample_weight, n, self.dtype)
 
 
-def _pairs(model: Module) -> list[tuple[Linear, Activation | None]] | None:
-    """(Linear, activation or None) for each layer, or None when the model is anything else."""
-    if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward:
+def _pairs(model: Module) -> list[LayerView] | None:
+    """The model's layers as the plan can run them, or None when it is anything else."""
+    if not isinstance(model, Sequential) or type(model).forward is not Sequential.forward or not model.is_layered():
         return None
-    pairs: list[tuple[Linear, Activation | None]] = []
-    for m in model:
-        if isinstance(m, Linear) and type(m).forward is Linear.forward:
-            pairs.append((m, None))
-        elif isinstance(m, Activation) and type(m).forward is Activation.forward and pairs and pairs[-1][1] is None:
-            # Softmax-like ops must act along the features: the plan always holds (batch, n) arrays.
-            if m.name in ("softmax", "log_softmax") and m.attrs.get("axis", -1) not in (-1, 1):
-                return None
-            pairs[-1] = (pairs[-1][0], m)
-        else:
+    layers = model.layers()
+    for layer in layers:
+        act = layer.activation
+        if (layer.dropout is not None or type(layer.linear).forward is not Linear.forward
+                or (act is not None and type(act).forward is not Activation.forward)):
             return None
-    return pairs or None
+        # Softmax-like ops must act along the features: the plan always holds (batch, n) arrays.
+        if layer.name in ("softmax", "log_softmax") and layer.attrs.get("axis", -1) not in (-1, 1):
+            return None
+    return layers
 
 
 def compile_plan(model: Module, loss: str | Callable[..., Any]) -> Plan | None:
