@@ -139,6 +139,11 @@ def check_flags(args: argparse.Namespace) -> None:
         if steps > cap:
             raise ConfigError(f"--steps {steps:,} is above the cap of {cap:,} rounds (each round is a forward, "
                               "backward and update pass, traced); set CHAINRULE_MAX_STEPS to raise the cap")
+    layers = getattr(args, "layers", None)
+    if layers is not None and getattr(args, "command", None) != "train":  # train checks them with its batch size
+        from chainrule.cli.netspec import parse_layers
+
+        check_network(parse_layers(layers))
     _positive(args, "samples", 1)
     samples = getattr(args, "samples", None)
     if samples is not None and getattr(args, "dataset", None) not in (None, "digits"):

@@ -124,6 +124,10 @@ def _read_pair(folder: Path, kind: str, split: str, verify: bool) -> tuple[np.nd
             check_known_file(file, known[name], others)
         arrays.append(read_idx(file, expected_magic=magic))
     images, labels = arrays
+    if images.shape[0] == 0 or images.ndim != 3 or 0 in images.shape:
+        raise DataError(f"{title} {split} images in {folder}: the file declares shape {images.shape}, no images of "
+                        "at least 1x1 pixels; the file is damaged or not the published one: delete it and copy "
+                        "or download it again")
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{title} {split} files in {folder} disagree: {images.shape[0]:,} images but "
                         f"{labels.shape[0]:,} labels; the two files must come from the same release")
