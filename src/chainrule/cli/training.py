@@ -393,7 +393,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = load_data(args, need_train=False, recorded=split)
     _check_features(model, data, args.model)
     x, y = data.test
-    _check_finite(predict(model, x), args.model)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
+        _check_finite(predict(model, x), args.model)
     n_out = model.layers()[-1][0].n_out
     if n_out == 1 and _output_name(model) == "identity" and data.n_classes is not None and data.n_classes > 2:
         data.n_classes = None  # one linear output and labels beyond 0/1: a regression model
@@ -416,7 +417,8 @@ def run_predict(args: argparse.Namespace) -> int:
     args.dtype = str(model.layers()[0][0].weight.data.dtype)
     data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split)
     _check_features(model, data, args.model)
-    out = predict(model, data.test[0])
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
+        out = predict(model, data.test[0])
     _check_finite(out, args.model)
     output = _output_name(model)
     if output == "identity" and out.shape[1] > 1:  # logits -> probabilities, shifted by the max for exp's sake

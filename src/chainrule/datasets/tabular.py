@@ -50,29 +50,45 @@ def _not_text(path: Path, error: UnicodeDecodeError) -> DataError:
                      "which is not UTF-8; the file is binary or in another encoding (save it as UTF-8 CSV)")
 
 
+def _csv_error(path: Path, line: int, error: csv.Error) -> DataError:
+    """A line the csv module cannot read: a field over its size limit, a stray quote, a NUL byte."""
+    if "field limit" in str(error):
+        return DataError(f"{_name(path)}, line {line}: a field longer than {csv.field_size_limit():,} characters; "
+                         "a table of numbers has no such field (is this the right file?)")
+    return DataError(f"{_name(path)}, line {line}: not readable as CSV ({printable(error, 100)})")
+
+
 def _diagnose(path: Path, delimiter: str, header: bool, names: list[str] | None) -> DataError | None:
     """Find the first ragged row or non-numeric cell, with its line number, for the error message."""
     with open(path, newline="", encoding="utf-8-sig") as stream:
         rows = csv.reader(stream, delimiter=delimiter)
-        width = len(names) if names is not None else None
-        for line, row in enumerate(rows, start=1):
-            if line == 1 and header or not row:
-                continue
-            if width is None:
-                width = len(row)
-            if len(row) != width:
-                source = "the header" if names is not None else "the first row"
-                return DataError(f"{_name(path)}, line {line}: {len(row)} fields, expected {width} as in {source} "
-                                 f"(delimiter {delimiter!r}); every row needs the same number of columns")
-            for col, cell in enumerate(row):
-                column = _column_label(names, col)
-                try:
-                    float(cell)
-                except ValueError:
-                    what = "an empty value (missing data)" if not cell.strip() else \
-                        f"'{printable(cell, 40)}', not a number"
-                    return DataError(f"{_name(path)}, line {line}, column {column}: expected a number, found {what}; "
-                                     "load_csv reads numeric tables only (encode categories as numbers first)")
+        try:
+            return _first_defect(path, rows, delimiter, header, names)
+        except csv.Error as error:
+            return _csv_error(path, rows.line_num, error)
+
+
+def _first_defect(path: Path, rows: Any, delimiter: str, header: bool, names: list[str] | None) -> DataError | None:
+    """The first ragged row or non-numeric cell of ``rows`` (csv.reader), as a DataError; None when none."""
+    width = len(names) if names is not None else None
+    for line, row in enumerate(rows, start=1):
+        if line == 1 and header or not row:
+            continue
+        if width is None:
+            width = len(row)
+        if len(row) != width:
+            source = "the header" if names is not None else "the first row"
+            return DataError(f"{_name(path)}, line {line}: {len(row)} fields, expected {width} as in {source} "
+                             f"(delimiter {delimiter!r}); every row needs the same number of columns")
+        for col, cell in enumerate(row):
+            column = _column_label(names, col)
+            try:
+                float(cell)
+            except ValueError:
+                what = "an empty value (missing data)" if not cell.strip() else \
+                    f"'{printable(cell, 40)}', not a number"
+                return DataError(f"{_name(path)}, line {line}, column {column}: expected a number, found {what}; "
+                                 "load_csv reads numeric tables only (encode categories as numbers first)")
     return None
 
 
@@ -129,6 +145,8 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
                 names = [name.strip() for name in next(csv.reader(stream, delimiter=delimiter), [])]
         except UnicodeDecodeError as error:
             raise _not_text(path, error) from None
+        except csv.Error as error:
+            raise _csv_error(path, 1, error) from None
         if not names:
             raise DataError(f"{_name(path)}: empty file, expected a header line with column names")
     try:
