@@ -2,7 +2,9 @@
 
 Every class is a ``ValueError`` so code that already catches ``ValueError`` keeps
 working; each message says what was expected, what came, and how to fix it.
-The command line turns any of them into one line and exit code 2.
+The command line turns any of them into one line and exit code 2; an error whose
+advice differs there (``--data DIR`` rather than ``path=...``) carries that wording in
+its ``cli_message`` attribute, which the command line shows instead.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ChainruleError) as error:
         from chainrule._display import one_line
 
-        text = one_line(str(error))  # a message may quote a file: no control characters reach the terminal
+        # An error may carry advice worded for the command line (--data DIR rather than path=...).
+        text = one_line(getattr(error, "cli_message", None) or str(error))  # no control characters reach the terminal
         print(f"chainrule: error: {text}" if isinstance(error, ChainruleError) else f"error: {text}",
               file=sys.stderr)
         return 2
