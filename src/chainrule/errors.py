@@ -9,6 +9,10 @@ its ``cli_message`` attribute, which the command line shows instead.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
+
 __all__ = [
     "ChainruleError",
     "ShapeError",
@@ -18,6 +22,7 @@ __all__ = [
     "GradcheckError",
     "FormulaError",
     "ConfigError",
+    "for_cli",
 ]
 
 
@@ -55,3 +60,10 @@ class FormulaError(ChainruleError):
 
 class ConfigError(ChainruleError):
     """An option or combination of options that chainrule does not support."""
+
+
+def for_cli(error: _E, message: str) -> _E:
+    """``error`` carrying ``message``, its text worded for the command line (``--download`` where
+    Python callers read ``download=True``); the ``chainrule`` command shows that one instead."""
+    error.cli_message = message  # type: ignore[attr-defined]
+    return error

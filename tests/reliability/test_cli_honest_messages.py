@@ -72,6 +72,7 @@ def test_finite_predictions_still_succeed(overflowing, tmp_path: Path, capsys) -
     (["trace", "--example", "mazur", "--steps", "-2"], "--steps must be >= 0"),
     (["draw", "--layers", "2,2", "--seed", "-3", "--out", "a.png"], "--seed must be >= 0"),
     (["train", "--dataset", "moons", "--samples", "0"], "--samples must be >= 1"),
+    (["train", "--dataset", "xor", "--hidden", "0,5"], "--hidden: expected hidden sizes >= 1"),
 ])
 def test_bad_flag_values_are_one_line(capsys, argv: list[str], needle: str) -> None:
     assert needle in _error_line(capsys, argv)

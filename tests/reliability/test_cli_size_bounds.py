@@ -82,6 +82,12 @@ def test_layers_too_big_for_memory_are_one_line(capsys, argv: list[str]) -> None
     _refused(capsys, argv, "would need about", "PiB", "this machine has free")
 
 
+def test_a_batch_larger_than_the_data_is_estimated_as_the_data(capsys) -> None:
+    """fit never makes a batch larger than the training rows, so --batch-size 10**9 costs nothing extra."""
+    assert main(["train", "--dataset", "xor", "--epochs", "1", "--batch-size", str(10**9)]) == 0, \
+        capsys.readouterr().err
+
+
 def test_a_toy_set_too_big_for_memory_is_one_line(capsys) -> None:
     _refused(capsys, ["train", "--dataset", "moons", "--samples", str(10**15)], "--samples 1,000,000,000,000,000",
              "would need about")

@@ -187,6 +187,23 @@ def test_a_published_fashion_file_read_as_mnist_suggests_the_kind(tmp_path: Path
     assert "own folder" not in line
 
 
+def test_a_damaged_published_file_gets_advice_for_where_it_shows(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes(b"not the published file")
+    line = _error(capsys, ["train", "--data", folder, "--epochs", "1"])
+    assert "delete it and copy or download it again" in line and "--download" in line and "verify=" not in line
+    with pytest.raises(DataError, match="pass verify=False"):
+        load_mnist(folder)
+
+
+def test_a_named_target_without_a_header_is_worded_for_the_command_line(table: Path, capsys) -> None:
+    line = _error(capsys, ["train", "--csv", table, "--no-header", "--target", "y"])
+    assert "--target y names a column, but with --no-header" in line and "header=False" not in line
+
+
 # ------------------------------------------------------------------ English
 def test_the_reports_read_as_english(tmp_path: Path, table: Path, capsys) -> None:
     code, out, _ = _run(capsys, ["train", "--csv", table, "--epochs", "1", "--out", tmp_path / "m.safetensors"])

@@ -41,8 +41,6 @@ _DIGITS = (1, 17)
 EXTRAS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "check": (("sympy", "explain", "checking a formula symbolically"),),
     "draw": (("matplotlib", "plot", "drawing"),),
-    "playground": (("starlette", "playground", "the playground's server"),
-                   ("uvicorn", "playground", "the playground's server")),
 }
 
 

@@ -122,14 +122,27 @@ def build_model(args: argparse.Namespace, data: Data) -> Any:
             raise DataError(f"--layers ends with {sizes[-1]} outputs, but {data.name} has {what}; "
                             f"end the list with {n_out}")
     else:
-        text = args.hidden.strip().lower()
-        hidden = [] if text in ("", "none", "0") else parse_layers(f"1,{args.hidden}")[1:]
-        sizes = [data.n_features, *hidden, n_out]
-    check_network(sizes, batch=getattr(args, "batch_size", 1), itemsize=np.dtype(args.dtype).itemsize,
-                  flag="--layers" if args.layers is not None else "the network")
+        sizes = [data.n_features, *_hidden_sizes(args.hidden), n_out]
+    rows = len(data.train[0]) if data.train is not None else 1
+    batch = max(1, min(getattr(args, "batch_size", 1), rows))  # fit never makes a batch larger than the data
+    check_network(sizes, batch=batch, itemsize=np.dtype(args.dtype).itemsize,
+                  flag="--layers" if args.layers is not None else f"the network (batch {batch:,})")
     activation = _check_activation(args.activation, "--activation") or "identity"
     output = _check_activation(args.output_activation, "--output-activation")
     return MLP(sizes, activation=activation, output_activation=output, seed=args.seed, dtype=args.dtype)
+
+
+def _hidden_sizes(text: str) -> list[int]:
+    """--hidden: positive sizes such as 100,50, or none (also '' or 0) for no hidden layer."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--hidden: expected hidden sizes >= 1 such as 100,50, or none, got {text[:80]!r}")
+    return sizes
 
 
 def _output_name(model: Any) -> str:

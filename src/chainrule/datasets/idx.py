@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from chainrule._display import printable
-from chainrule.errors import DataError
+from chainrule.errors import DataError, for_cli
 
 __all__ = ["read_idx", "IMAGES_MAGIC", "LABELS_MAGIC", "MAX_IDX_BYTES"]
 
@@ -72,9 +72,11 @@ def _read_bytes(path: Path, max_bytes: int | None) -> bytearray:
             shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", offset=4))
             declared = math.prod(shape)
             if max_bytes is not None and declared > max_bytes:
-                raise DataError(f"{printable(path, 200)}: the header declares shape {shape}, {declared:,} bytes of "
-                                f"data, above the limit of {max_bytes:,} bytes for one IDX file; MNIST's largest "
-                                "file holds 47,040,000 (read_idx(path, max_bytes=None) lifts the limit)")
+                head = (f"{printable(path, 200)}: the header declares shape {shape}, {declared:,} bytes of data, "
+                        f"above the limit of {max_bytes:,} bytes for one IDX file; MNIST's largest file holds "
+                        "47,040,000")
+                raise for_cli(DataError(f"{head} (read_idx(path, max_bytes=None) lifts the limit)"),
+                              f"{head}; the file is damaged or not MNIST")
             return raw + _read_upto(stream, declared + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None

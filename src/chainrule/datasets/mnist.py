@@ -20,7 +20,7 @@ from chainrule._display import printable
 from chainrule.datasets import files
 from chainrule.datasets.files import KnownFile, check_known_file, search_roots
 from chainrule.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from chainrule.errors import ConfigError, DataError
+from chainrule.errors import ConfigError, DataError, for_cli
 
 __all__ = ["load_mnist", "MNIST_FILES", "FASHION_FILES", "MIRRORS", "FASHION_LABELS"]
 
@@ -124,9 +124,7 @@ def _not_found(path: str | os.PathLike[str] | None, kind: str, names: Sequence[s
                   f"pass path=..., or call load_mnist(kind={kind!r}, download=True) to fetch them")
         cli = ("Put the files in one of these folders, name their folder with --data DIR, or add --download to "
                "fetch them")
-    error = DataError(head + python)
-    error.cli_message = head + cli  # type: ignore[attr-defined]  # shown by the chainrule command instead
-    return error
+    return for_cli(DataError(head + python), head + cli)
 
 
 def _other_kind(file: Path, kind: str, name: str) -> DataError | None:
@@ -137,9 +135,8 @@ def _other_kind(file: Path, kind: str, name: str) -> DataError | None:
     if other_known is None or file.stat().st_size != other_known.size or files.file_md5(file) != other_known.md5:
         return None
     head = f"{printable(file, 200)}: expected {title}'s {name}, found {other_title}'s file of that name; "
-    error = DataError(head + f"to read {other_title}, pass kind={other!r}")
-    error.cli_message = head + f"to read {other_title}, add --kind {other}"  # type: ignore[attr-defined]
-    return error
+    return for_cli(DataError(head + f"to read {other_title}, pass kind={other!r}"),
+                   head + f"to read {other_title}, add --kind {other}")
 
 
 def _read_pair(folder: Path, kind: str, split: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:

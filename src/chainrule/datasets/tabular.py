@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._display import printable
-from chainrule.errors import ConfigError, DataError
+from chainrule.errors import ConfigError, DataError, for_cli
 from chainrule.init import make_rng
 
 __all__ = ["load_csv", "load_digits", "split_data"]
@@ -22,8 +22,10 @@ __all__ = ["load_csv", "load_digits", "split_data"]
 def _target_index(target: str | int, names: list[str] | None, n_cols: int, path: Path) -> int:
     if isinstance(target, str):
         if names is None:
-            raise ConfigError(f"target={target!r} names a column, but header=False so columns have no names; "
-                              "give the column's index (0 is the first, -1 the last)")
+            raise for_cli(ConfigError(f"target={printable(target)!r} names a column, but header=False so columns "
+                                      "have no names; give the column's index (0 is the first, -1 the last)"),
+                          f"--target {printable(target)} names a column, but with --no-header the columns have no "
+                          "names; give the column's index (0 is the first, -1 the last)")
         if target not in names:
             shown = ", ".join(printable(n, 40) for n in names[:20]) + (f", ... ({len(names):,} columns)"
                                                                         if len(names) > 20 else "")
@@ -139,6 +141,8 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
     if not path.is_file():
         raise DataError(f"{_name(path)}: CSV file not found" if not path.exists() else f"{_name(path)}: not a file")
     names = None
+    if not header and isinstance(target, str):
+        _target_index(target, None, 0, path)  # a column name needs a header: say so before reading
     if header:
         try:
             with open(path, newline="", encoding="utf-8-sig") as stream:
