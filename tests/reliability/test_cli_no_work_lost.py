@@ -183,6 +183,17 @@ def test_draw_keeps_an_existing_image_when_the_write_fails(tmp_path: Path, capsy
     assert _temporaries(tmp_path) == []
 
 
+def test_train_plot_keeps_an_existing_image_when_the_write_fails(tmp_path: Path, capsys, monkeypatch) -> None:
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "curves.svg"
+    target.write_text("<svg>old</svg>")
+    _fail_first_fsync(monkeypatch, errno.ENOSPC)
+    code = main(["train", "--dataset", "xor", "--epochs", "2", "--plot", str(target)])
+    _one_line(capsys, code, "no space left", str(target))
+    assert target.read_text() == "<svg>old</svg>"
+    assert _temporaries(tmp_path) == []
+
+
 def test_a_checkpoint_that_cannot_be_written_stops_fit_and_keeps_the_last_one(tmp_path: Path, monkeypatch) -> None:
     x, y = blobs()
     path = tmp_path / "run.ckpt.safetensors"

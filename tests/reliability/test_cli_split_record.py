@@ -101,6 +101,19 @@ def test_another_table_is_scored_whole_or_split_as_asked(trained: Path, tmp_path
     assert code == 0 and f"{n} of 30 rows: held out with seed 4" in out and f"({right} of {n})" in out
 
 
+def test_evaluating_the_training_table_of_a_test_csv_run_says_so(tmp_path: Path, table: Path, capsys) -> None:
+    x, y = blobs(n=12, seed=3)
+    test = write_csv(tmp_path / "test.csv", "a,b,c,y", [",".join(f"{v:.4f}" for v in row) + f",{k}"
+                                                        for row, k in zip(x, y)])
+    model = tmp_path / "m2.safetensors"
+    assert _run(capsys, ["train", "--csv", table, "--test-csv", test, "--epochs", "1", "--out", model])[0] == 0
+    assert read_metadata(model)["split"]["test_file"] == "test.csv"
+    code, out, _ = _run(capsys, ["evaluate", model, "--csv", table])
+    assert code == 0 and "all 30 rows, every one a training row" in out and "test.csv" in out
+    code, out, _ = _run(capsys, ["evaluate", model, "--csv", test])
+    assert code == 0 and "all 12 rows:" in out
+
+
 def test_a_built_in_set_is_rebuilt_as_train_made_it(tmp_path: Path, capsys) -> None:
     model = tmp_path / "moons.safetensors"
     assert _run(capsys, ["train", "--dataset", "moons", "--samples", "200", "--seed", "3", "--epochs", "2",

@@ -192,7 +192,11 @@ def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = Tr
             return Data(name, None, (x, None), None, record, f"all {len(x):,} rows")
         if not need_train:
             if note is None and not asked:
-                return Data(name, None, (x, y), _classes(y), record, f"all {len(x):,} rows")
+                rows = f"all {len(x):,} rows"
+                if recorded is not None and _same_source(args, recorded) and "test_file" in recorded:
+                    rows += (f", every one a training row (train tested on "
+                             f"{printable(recorded['test_file'])}; evaluate that table for a test score)")
+                return Data(name, None, (x, y), _classes(y), record, rows)
             _, test = datasets.split_data(x, y, args.test_fraction, seed=args.seed)
             rows = f"{len(test[0]):,} of {len(x):,} rows: " + (note or f"held out with seed {args.seed} and test "
                                                                         f"fraction {args.test_fraction:g}")
