@@ -10,10 +10,12 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-__all__ = ["printable", "MAX_SHOWN"]
+__all__ = ["printable", "one_line", "MAX_SHOWN", "MAX_LINE"]
 
 #: Most characters of one string shown in a message.
 MAX_SHOWN = 80
+#: Most characters of one whole error line.
+MAX_LINE = 2000
 
 
 def _escape(char: str) -> str:
@@ -38,4 +40,19 @@ def printable(value: Any, limit: int = MAX_SHOWN) -> str:
     text = value if isinstance(value, str) else str(value)
     head = text[:limit]
     shown = "".join(_escape(c) for c in head)
+    return shown if len(text) <= limit else f"{shown}... ({len(text):,} characters)"
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """An error message made safe for a terminal line: control and format characters escaped
+    (backslashes left alone, unlike :func:`printable`), cut to ``limit`` characters.
+
+    Examples
+    --------
+    >>> one_line("bad\\ncell\\x1b[2J")
+    'bad\\\\x0acell\\\\x1b[2J'
+    """
+    if text.isprintable() and len(text) <= limit:
+        return text
+    shown = "".join(c if c == "\\" else _escape(c) for c in text[:limit])
     return shown if len(text) <= limit else f"{shown}... ({len(text):,} characters)"

@@ -89,7 +89,12 @@ def check_destination(path: str | Path, error: type[ChainruleError] = WriteError
     if not stat.S_ISDIR(parent_info.st_mode):
         raise error(f"cannot write {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise error(f"cannot write {path}: permission denied in the folder {parent}")
+        try:
+            read_only = bool(os.statvfs(parent).f_flag & getattr(os, "ST_RDONLY", 1))
+        except (OSError, AttributeError):
+            read_only = False
+        reason = "the file system is read-only" if read_only else f"permission denied in the folder {parent}"
+        raise error(f"cannot write {path}: {reason}")
     try:
         name_max = os.pathconf(parent, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):

@@ -2,10 +2,16 @@
 
 Every class is a ``ValueError`` so code that already catches ``ValueError`` keeps
 working; each message says what was expected, what came, and how to fix it.
-The command line turns any of them into one line and exit code 2.
+The command line turns any of them into one line and exit code 2; an error whose
+advice differs there (``--data DIR`` rather than ``path=...``) carries that wording in
+its ``cli_message`` attribute, which the command line shows instead.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
 
 __all__ = [
     "ChainruleError",
@@ -16,6 +22,7 @@ __all__ = [
     "GradcheckError",
     "FormulaError",
     "ConfigError",
+    "for_cli",
 ]
 
 
@@ -53,3 +60,10 @@ class FormulaError(ChainruleError):
 
 class ConfigError(ChainruleError):
     """An option or combination of options that chainrule does not support."""
+
+
+def for_cli(error: _E, message: str) -> _E:
+    """``error`` carrying ``message``, its text worded for the command line (``--download`` where
+    Python callers read ``download=True``); the ``chainrule`` command shows that one instead."""
+    error.cli_message = message  # type: ignore[attr-defined]
+    return error

@@ -54,24 +54,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "handler", None) is None:
             raise UsageError("chainrule: choose a command, e.g. 'chainrule demo' (see --help)")
+        from chainrule.cli import limits
+
+        limits.check_flags(args)
+        limits.check_extras(args)
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a reader that has gone shows here, not at interpreter exit
         return code
     except (UsageError, ChainruleError) as error:
-        print(f"chainrule: error: {error}" if isinstance(error, ChainruleError) else f"error: {error}",
+        from chainrule._display import one_line
+
+        # An error may carry advice worded for the command line (--data DIR rather than path=...).
+        text = one_line(getattr(error, "cli_message", None) or str(error))  # no control characters reach the terminal
+        print(f"chainrule: error: {text}" if isinstance(error, ChainruleError) else f"error: {text}",
               file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
-        print(f"chainrule: error: {error.strerror}: {error.filename}", file=sys.stderr)
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):
+            return _reader_gone()
+        from chainrule._display import printable
+        from chainrule.atomic import describe_os_error
+
+        where = f": {printable(error.filename, 200)}" if error.filename is not None else ""
+        print(f"chainrule: error: {describe_os_error(error)}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("chainrule: error: out of memory; ask for smaller layers, fewer samples or a smaller batch",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader closed the pipe (`chainrule predict ... | head`): stop quietly, as Unix
-        # tools do, and point stdout at /dev/null so the flush at exit cannot fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+
+
+def _reader_gone() -> int:
+    # The reader closed the pipe (`chainrule predict ... | head`): stop quietly, as Unix
+    # tools do, and point stdout at /dev/null so the flush at exit cannot fail again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":

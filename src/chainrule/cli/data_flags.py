@@ -3,23 +3,35 @@
 Exactly one of ``--data DIR`` (MNIST or Fashion-MNIST IDX files, ``--kind``), ``--csv FILE``
 (a numeric table, ``--target`` column) or ``--dataset NAME`` (the embedded 8x8 digits or a
 seeded toy set). A CSV without ``--test-csv`` and the built-in sets are split into training
-and test parts with ``--test-fraction`` and ``--seed``, the same way on every run, so
-``evaluate`` and ``predict`` see the test part that ``train`` held out.
+and test parts with ``--test-fraction`` and ``--seed``, the same way on every run.
+
+``train`` records how it split the data in the model file (:func:`split_record`: the
+source, seed, test fraction and rows, and a CSV's SHA-256); ``evaluate`` and
+``predict`` read it back (:func:`resolve_split`), score the same test part without
+being told the seed again, say which rows they scored, and refuse a ``--seed`` or
+``--test-fraction`` that contradicts the record (it would score training rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from chainrule._display import printable
 from chainrule.errors import ConfigError, DataError
 
-__all__ = ["add_data_arguments", "Data", "load_data", "BUILT_IN"]
+__all__ = ["add_data_arguments", "Data", "load_data", "resolve_split", "BUILT_IN", "DEFAULT_SEED",
+           "DEFAULT_TEST_FRACTION", "DEFAULT_SAMPLES"]
 
 #: Names accepted by ``--dataset``.
 BUILT_IN = ("digits", "xor", "circles", "moons", "spirals", "gaussians")
+#: Defaults of --seed, --test-fraction and --samples when neither the flags nor a model file's record give them.
+DEFAULT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_SAMPLES = 0, 0.2, 500
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, predict: bool = False) -> None:
@@ -38,11 +50,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, predict: bool = False) -
     group.add_argument("--no-header", action="store_true", help="with --csv: the first line is data")
     if not predict:
         group.add_argument("--test-csv", metavar="FILE", help="with --csv: a separate test table")
-    group.add_argument("--test-fraction", type=float, default=0.2,
-                       help="with --csv or --dataset: share held out for testing (default 0.2)")
-    group.add_argument("--samples", type=int, default=500, help="with a toy --dataset: points (default 500)")
+    recorded = "" if not predict and parser.prog.endswith("train") else "; default: as the model file records"
+    group.add_argument("--test-fraction", type=float, default=None,
+                       help=f"with --csv or --dataset: share held out for testing (default 0.2{recorded})")
+    group.add_argument("--samples", type=int, default=None, help="with a toy --dataset: points (default 500)")
     group.add_argument("--noise", type=float, default=None, help="with a toy --dataset: noise (its default)")
-    group.add_argument("--seed", type=int, default=0, help="seed for the weights, batches and data split")
+    group.add_argument("--seed", type=int, default=None,
+                       help=f"seed for the weights, batches and data split (default 0{recorded})")
 
 
 @dataclass
@@ -53,6 +67,8 @@ class Data:
     train: tuple[np.ndarray, np.ndarray] | None
     test: tuple[np.ndarray, np.ndarray | None]
     n_classes: int | None  # None: regression targets
+    split: dict[str, Any] | None = None  # how train and test were made, as the model file records it
+    rows: str = ""  # which rows the test part holds, in words, for evaluate's report
 
     @property
     def n_features(self) -> int:
@@ -68,19 +84,93 @@ def _column(text: str | None) -> str | int | None:
         return text
 
 
-def _classes(*ys: np.ndarray | None) -> int | None:
+def _classes(*ys: np.ndarray | None, source: str = "", check_outputs: bool = False) -> int | None:
     ys = tuple(y for y in ys if y is not None)
     if not ys or any(y.dtype.kind not in "iu" for y in ys):
         return None
     if min(int(y.min()) for y in ys) < 0:
         raise DataError("class labels must be 0, 1, 2, ...; found a negative label")
-    return max(int(y.max()) for y in ys) + 1
+    largest = max(int(y.max()) for y in ys)
+    if check_outputs:
+        from chainrule.cli.limits import check_classes
+
+        distinct = len(np.unique(np.concatenate([np.unique(y) for y in ys])))
+        check_classes(largest + 1, distinct, largest, source)
+    return largest + 1
 
 
-def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = True) -> Data:
-    """The data the flags name; ``need_train`` False keeps only the test part."""
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    return getattr(args, name, None) is not None
+
+
+def resolve_split(args: argparse.Namespace, recorded: dict[str, Any] | None = None) -> str | None:
+    """Fill in --seed, --test-fraction and --samples: the flags, else the model file's record, else the defaults.
+
+    Returns a note for the report when the record was used, and raises a one-line
+    :class:`ConfigError` when a flag contradicts a record of the same data (scoring
+    with another seed or fraction would count training rows as test rows).
+    """
+    note = None
+    same = recorded is not None and _same_source(args, recorded)
+    if same and "seed" in recorded:
+        for flag, key in (("seed", "seed"), ("test_fraction", "test_fraction"), ("samples", "samples"),
+                          ("noise", "noise")):
+            if key not in recorded:
+                continue
+            if _given(args, flag) and getattr(args, flag) != recorded[key]:
+                raise ConfigError(
+                    f"--{flag.replace('_', '-')} {getattr(args, flag)} contradicts the model file: train split "
+                    f"{_describe_source(recorded)} with seed {recorded['seed']} and test fraction "
+                    f"{recorded['test_fraction']:g}, so other values would score rows the model was trained on; "
+                    f"leave out --{flag.replace('_', '-')} to score the test part train held out")
+            setattr(args, flag, recorded[key])
+        note = f"the test part train held out (seed {args.seed}, test fraction {args.test_fraction:g})"
+    if args.seed is None:
+        args.seed = DEFAULT_SEED
+    if args.test_fraction is None:
+        args.test_fraction = DEFAULT_TEST_FRACTION
+    if getattr(args, "samples", 0) is None:
+        args.samples = DEFAULT_SAMPLES
+    return note
+
+
+def _same_source(args: argparse.Namespace, recorded: dict[str, Any]) -> bool:
+    source = recorded.get("source")
+    if source == "dataset":
+        return args.dataset is not None and recorded.get("name") == args.dataset
+    if source == "csv":
+        return args.csv is not None and recorded.get("sha256") == _sha256(args.csv)
+    return False
+
+
+def _describe_source(recorded: dict[str, Any]) -> str:
+    if recorded.get("source") == "dataset":
+        return f"the {recorded.get('name')} set ({recorded.get('rows', 0):,} rows)"
+    return f"{printable(recorded.get('file', 'the table'))} ({recorded.get('rows', 0):,} rows)"
+
+
+def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = True,
+              recorded: dict[str, Any] | None = None) -> Data:
+    """The data the flags name; ``need_train`` False keeps only the test part.
+
+    ``recorded`` is the split a model file records (``evaluate``, ``predict``): a CSV whose
+    SHA-256 matches, or the same built-in set, is split as train split it.
+    """
     from chainrule import datasets
 
+    asked = _given(args, "test_fraction") or _given(args, "seed")  # before resolve_split fills them in
+    note = resolve_split(args, recorded if not need_train else None)
     if not 0 < args.test_fraction < 1:
         raise ConfigError(f"--test-fraction must lie between 0 and 1, got {args.test_fraction}")
     dtype = np.dtype(getattr(args, "dtype", "float32"))
@@ -89,28 +179,51 @@ def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = Tr
         loaded = datasets.load_mnist(args.data, kind=args.kind, split=split, dtype=dtype, download=args.download)
         train, test = loaded if need_train else (None, loaded)
         title = "Fashion-MNIST" if args.kind == "fashion" else "MNIST"
-        return Data(title, train, test, 10)
+        record = {"source": args.kind, "test": "the published test set",
+                  "rows": len(test[0]) + (len(train[0]) if train is not None else 0)}
+        return Data(title, train, test, 10, record, f"the published test set, {len(test[0]):,} images")
     if args.csv is not None:
+        name = printable(args.csv, 200)
         target = _column(args.target) if args.target is not None else (-1 if need_target else None)
         x, y = datasets.load_csv(args.csv, target=target, delimiter=args.delimiter, header=not args.no_header,
                                  dtype=dtype)
+        record = {"source": "csv", "file": Path(args.csv).name[:200], "sha256": _sha256(args.csv), "rows": len(x)}
         if not need_target:
-            return Data(args.csv, None, (x, None), None)
+            return Data(name, None, (x, None), None, record, f"all {len(x):,} rows")
         if not need_train:
-            return Data(args.csv, None, (x, y), _classes(y))
+            if note is None and not asked:
+                rows = f"all {len(x):,} rows"
+                if recorded is not None and _same_source(args, recorded) and "test_file" in recorded:
+                    rows += (f", every one a training row (train tested on "
+                             f"{printable(recorded['test_file'])}; evaluate that table for a test score)")
+                return Data(name, None, (x, y), _classes(y), record, rows)
+            _, test = datasets.split_data(x, y, args.test_fraction, seed=args.seed)
+            rows = f"{len(test[0]):,} of {len(x):,} rows: " + (note or f"held out with seed {args.seed} and test "
+                                                                        f"fraction {args.test_fraction:g}")
+            return Data(name, None, test, _classes(y), record, rows)
         if getattr(args, "test_csv", None):
             test = datasets.load_csv(args.test_csv, target=target, delimiter=args.delimiter,
                                      header=not args.no_header, dtype=dtype)
             if test[0].shape[1] != x.shape[1]:
-                raise DataError(f"{args.test_csv} has {test[0].shape[1]} feature columns, {args.csv} has "
-                                f"{x.shape[1]}; the two tables must have the same columns")
+                raise DataError(f"{printable(args.test_csv, 200)} has {test[0].shape[1]} feature columns, {name} "
+                                f"has {x.shape[1]}; the two tables must have the same columns")
+            record.update(test_file=Path(args.test_csv).name[:200], test_sha256=_sha256(args.test_csv),
+                          test_rows=len(test[0]))
         else:
             (x, y), test = datasets.split_data(x, y, args.test_fraction, seed=args.seed)
-        return Data(args.csv, (x, y), test, _classes(y, test[1]))
+            record.update(seed=args.seed, test_fraction=args.test_fraction)
+        n_classes = _classes(y, test[1], source=name, check_outputs=True)
+        return Data(name, (x, y), test, n_classes, record)
     if args.dataset == "digits":
         x, y = datasets.load_digits(dtype=dtype)
     else:
         options = {} if args.noise is None else {"noise": args.noise}
         x, y = datasets.TOY_SETS[args.dataset](args.samples, seed=args.seed, dtype=dtype, **options)
     train, test = datasets.split_data(x, y, args.test_fraction, seed=args.seed, stratify=True)
-    return Data(args.dataset, train if need_train else None, test, _classes(y))
+    record = {"source": "dataset", "name": args.dataset, "rows": len(x), "seed": args.seed,
+              "test_fraction": args.test_fraction}
+    if args.dataset != "digits":
+        record.update(samples=args.samples, noise=args.noise)
+    rows = f"{len(test[0]):,} of {len(x):,} rows: " + (note or f"held out with seed {args.seed} and test fraction "
+                                                                f"{args.test_fraction:g}")
+    return Data(args.dataset, train if need_train else None, test, _classes(y), record, rows)

@@ -175,6 +175,9 @@ def network_from_args(args: argparse.Namespace) -> tuple[Any, np.ndarray | None,
         net = network_from_flags(parse_layers(args.layers), args.activation, args.output_activation,
                                  args.weights, args.biases, args.seed)
     sample, sample_target = sample_from_args(args)
+    from chainrule.cli.targets import class_index_target, n_outputs
+
+    sample_target = class_index_target(sample_target, n_outputs(net))  # --target 1: a class index
     return net, (sample if sample is not None else x), (sample_target if sample_target is not None else target)
 
 

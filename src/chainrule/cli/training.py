@@ -16,6 +16,7 @@ can save the model (``--out``) and draw the training curves (``--plot``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
 import time
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from chainrule._display import printable
 from chainrule.cli.data_flags import Data, add_data_arguments, load_data
 from chainrule.errors import ConfigError, DataError
 
@@ -66,11 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default float32)")
     model.add_argument("--out", metavar="FILE", help="save the trained model, e.g. model.safetensors")
     model.add_argument("--plot", metavar="FILE", help="draw the training curves, e.g. curves.png")
+    model.add_argument("--save-interrupted", action="store_true",
+                       help="after Ctrl-C, still write the partly trained model to --out (default: keep --out as "
+                            "it was and exit with code 130)")
     train.set_defaults(handler=run_train)
 
     evaluate = subparsers.add_parser("evaluate", help="loss and accuracy of a saved model on data",
-                                     description="Score a saved model: the test part of --data or "
-                                                 "--dataset (as split by train with the same --seed), or a whole CSV.")
+                                     description="Score a saved model: the test part of --data, of --dataset "
+                                                 "or of the CSV train split (as the model file records the "
+                                                 "split), or a whole other CSV.")
     evaluate.add_argument("model", metavar="MODEL", help="a model file written by chainrule train --out")
     add_data_arguments(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
@@ -102,6 +108,7 @@ def _check_activation(name: str, flag: str) -> str | None:
 
 def build_model(args: argparse.Namespace, data: Data) -> Any:
     """The MLP the flags describe, its sizes checked against the data."""
+    from chainrule.cli.limits import check_network
     from chainrule.cli.netspec import parse_layers
     from chainrule.nn import MLP
 
@@ -117,12 +124,27 @@ def build_model(args: argparse.Namespace, data: Data) -> Any:
             raise DataError(f"--layers ends with {sizes[-1]} outputs, but {data.name} has {what}; "
                             f"end the list with {n_out}")
     else:
-        text = args.hidden.strip().lower()
-        hidden = [] if text in ("", "none", "0") else parse_layers(f"1,{args.hidden}")[1:]
-        sizes = [data.n_features, *hidden, n_out]
+        sizes = [data.n_features, *_hidden_sizes(args.hidden), n_out]
+    rows = len(data.train[0]) if data.train is not None else 1
+    batch = max(1, min(getattr(args, "batch_size", 1), rows))  # fit never makes a batch larger than the data
+    check_network(sizes, batch=batch, itemsize=np.dtype(args.dtype).itemsize,
+                  flag="--layers" if args.layers is not None else f"the network (batch {batch:,})")
     activation = _check_activation(args.activation, "--activation") or "identity"
     output = _check_activation(args.output_activation, "--output-activation")
     return MLP(sizes, activation=activation, output_activation=output, seed=args.seed, dtype=args.dtype)
+
+
+def _hidden_sizes(text: str) -> list[int]:
+    """--hidden: positive sizes such as 100,50, or none (also '' or 0) for no hidden layer."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--hidden: expected hidden sizes >= 1 such as 100,50, or none, got {text[:80]!r}")
+    return sizes
 
 
 def _output_name(model: Any) -> str:
@@ -222,8 +244,11 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value < (0 if flag == "--epochs" else 1):
             raise ConfigError(f"{flag} must be {'>= 0' if flag == '--epochs' else '>= 1'}, got {value}")
+    from chainrule.cli.limits import check_outputs
+
     if args.plot:
         _plot_history_function()  # fail before training, not after
+    check_outputs(args)  # --out and --plot: folder, suffix, no FIFO or device, before any work
     data = load_data(args, need_train=True)
     if args.limit is not None:
         if args.limit < 1:
@@ -245,9 +270,10 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
           f"{data.n_features} features, {what}", file=stream)
     lr = f", lr {args.lr:g}" if args.lr is not None else ""
     lr += f" ({args.lr_schedule} schedule)" if args.lr_schedule else ""
-    print(f"network: {'-'.join(map(str, model.sizes))}, {args.activation} hidden, {args.output_activation} output; "
-          f"loss {loss}; {args.optimizer}{lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}",
-          file=stream)
+    output = "linear (logits)" if args.output_activation in _LINEAR else args.output_activation
+    hidden = f"{args.activation} hidden, " if len(model.sizes) > 2 else ""
+    print(f"network: {'-'.join(map(str, model.sizes))}, {hidden}{output} output; loss {loss}; {args.optimizer}{lr}, "
+          f"batch {args.batch_size}, {_plural(args.epochs, 'epoch')}, seed {args.seed}", file=stream)
     metric = _metrics(data.n_classes)[0]
     table = _EpochTable(model, (x_test, y_eval), loss, metric, stream)
     start = time.perf_counter()
@@ -259,16 +285,26 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     seconds = time.perf_counter() - start
     final = evaluate(model, x_test, y_eval, loss=loss, metrics=(metric,))
     if history.stop_reason != "completed":
-        print(f"stopped ({history.stop_reason.replace('_', ' ')}): {history.message}", file=stream)
-    print(f"test {_describe(final, metric, len(x_test))} after {history.epochs} epochs in {seconds:.1f} s",
-          file=stream)
+        print(f"stopped: {history.message}" if history.message else
+              f"stopped: {history.stop_reason.replace('_', ' ')}", file=stream)
+    print(f"test {_describe(final, metric, len(x_test))} after {_plural(history.epochs, 'epoch')} in "
+          f"{seconds:.1f} s", file=stream)
+    interrupted = history.stop_reason == "interrupted"
+    if interrupted and not getattr(args, "save_interrupted", False):
+        kept = f"; {args.out} was not written (add --save-interrupted to save an interrupted run)" if args.out else ""
+        print(f"interrupted{kept}", file=stream)
+        return TrainResult(model, history, loss, final, table.rows, seconds, data)
     if args.out:
-        _save(model, args.out)
+        _save(model, args.out, split=data.split)
         print(f"saved the model to {args.out}", file=stream)
     if args.plot:
         _plot_history_function()(history, args.plot, title=f"{data.name}: {'-'.join(map(str, model.sizes))}")
         print(f"drew the training curves in {args.plot}", file=stream)
     return TrainResult(model, history, loss, final, table.rows, seconds, data)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _describe(scores: dict[str, float], metric: str, n: int) -> str:
@@ -287,28 +323,57 @@ def _plot_history_function() -> Any:
     return plot_history
 
 
-def _save(model: Any, path: str) -> None:
-    import chainrule
+def _save(model: Any, path: str, split: dict[str, Any] | None = None) -> None:
+    """Write the trained model to ``path``; when that fails, to a file of its own elsewhere, and say where."""
+    from chainrule.errors import ModelFileError
+    from chainrule.io import save
 
-    save = getattr(chainrule, "save", None)
-    if save is None:
-        raise ConfigError("this chainrule cannot write model files (chainrule.save is missing); leave out --out")
-    save(model, path)
+    try:
+        save(model, path, split=split)
+    except ModelFileError as error:
+        rescued = _save_elsewhere(model, path, split)
+        where = f"the trained model was saved to {rescued} instead" if rescued else \
+            "the trained model could not be saved anywhere else either"
+        raise ModelFileError(f"{error}; {where}") from None
 
 
-def _load(path: str) -> Any:
-    import chainrule
-    from chainrule.cli.netspec import _network_of
+def _save_elsewhere(model: Any, path: str, split: dict[str, Any] | None) -> str | None:
+    """A new file in the temporary folder, else the current folder, holding the model; its path or None."""
+    import os
+    import tempfile
+    from pathlib import Path
 
-    load = getattr(chainrule, "load", None)
-    if load is None:
-        raise ConfigError("this chainrule cannot read model files (chainrule.load is missing)")
-    return _network_of(load(path), path)
+    from chainrule.errors import ChainruleError
+    from chainrule.io import save
+
+    stem = Path(path).name[:100] or "model.safetensors"
+    for folder in (tempfile.gettempdir(), os.getcwd()):
+        try:
+            fd, name = tempfile.mkstemp(prefix="chainrule-rescued-", suffix=f"-{stem}", dir=folder)
+            os.close(fd)
+        except OSError:
+            continue
+        try:
+            save(model, name, split=split)
+            return name
+        except ChainruleError:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+    return None
+
+
+def _load(path: str) -> tuple[Any, dict[str, Any] | None]:
+    """The network in a model file and the data split it records (None for files without one), one read."""
+    from chainrule.io.container import read_file
+
+    meta, model, _ = read_file(path)
+    split = meta.get("split")
+    return model, split if isinstance(split, dict) else None
 
 
 def run_train(args: argparse.Namespace) -> int:
-    train_from_args(args)
-    return 0
+    result = train_from_args(args)
+    return 130 if result.history.stop_reason == "interrupted" else 0  # 128 + SIGINT, as shells report Ctrl-C
 
 
 # ------------------------------------------------------------------ evaluate and predict
@@ -320,32 +385,51 @@ def _check_features(model: Any, data: Data, path: str) -> None:
                         f"{data.n_features}{hint}")
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from chainrule.train import evaluate
+def _check_finite(out: np.ndarray, path: str) -> None:
+    """Refuse predictions that are NaN or infinite, naming how many rows have them."""
+    bad = ~np.isfinite(out).all(axis=tuple(range(1, out.ndim)))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(f"{path} gives NaN or infinite outputs for {int(bad.sum()):,} of {len(out):,} rows "
+                        f"(the first is row {first + 1:,}); the inputs are far outside what the model was trained "
+                        "on, or its weights overflow")
 
-    model = _load(args.model)
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from chainrule.train import evaluate, predict
+
+    model, split = _load(args.model)
     args.dtype = str(model.layers()[0][0].weight.data.dtype)
-    data = load_data(args, need_train=False)
+    data = load_data(args, need_train=False, recorded=split)
     _check_features(model, data, args.model)
     x, y = data.test
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
+        _check_finite(predict(model, x), args.model)
     n_out = model.layers()[-1][0].n_out
     if n_out == 1 and _output_name(model) == "identity" and data.n_classes is not None and data.n_classes > 2:
         data.n_classes = None  # one linear output and labels beyond 0/1: a regression model
     loss = choose_loss("auto", model, data.n_classes)
     metric = _metrics(data.n_classes)[0]
     scores = evaluate(model, x, fit_targets(y, loss, n_out, data.n_classes, x.dtype), loss=loss, metrics=(metric,))
-    print(f"{args.model} on {data.name} ({len(x):,} samples): {_describe(scores, metric, len(x))} [{loss}]")
+    rows = data.rows or f"{len(x):,} samples"
+    print(f"{printable(args.model, 200)} on {data.name}, {rows}: {_describe(scores, metric, len(x))}; loss "
+          f"function {loss}")
     return 0
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from chainrule.atomic import check_destination, writing
     from chainrule.train import predict
 
-    model = _load(args.model)
+    if args.out:
+        check_destination(args.out, error=ConfigError)  # before reading anything
+    model, split = _load(args.model)
     args.dtype = str(model.layers()[0][0].weight.data.dtype)
-    data = load_data(args, need_train=False, need_target=args.target is not None)
+    data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split)
     _check_features(model, data, args.model)
-    out = predict(model, data.test[0])
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
+        out = predict(model, data.test[0])
+    _check_finite(out, args.model)
     output = _output_name(model)
     if output == "identity" and out.shape[1] > 1:  # logits -> probabilities, shifted by the max for exp's sake
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
@@ -358,14 +442,14 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         header = ["prediction"]
         rows = ([f"{v:.8g}"] for v in out[:, 0])
-    stream = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
-    try:
+    if not args.out:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return 0
+    with writing(args.out, "w", newline="") as stream:  # atomic: an existing file stays whole on any failure
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-    finally:
-        if args.out:
-            stream.close()
-    if args.out:
-        print(f"wrote {len(out):,} predictions to {args.out}", file=sys.stderr)
+    print(f"wrote {len(out):,} predictions to {printable(args.out, 200)}", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chainrule.errors import DataError
+from chainrule.errors import DataError, for_cli
 
 __all__ = ["KnownFile", "cache_dir", "search_roots", "file_md5", "check_known_file", "download"]
 
@@ -83,12 +83,13 @@ def check_known_file(path: Path, known: KnownFile, others: dict[KnownFile, str] 
                             "put each data set's files in its own folder")
     if size != known.size:
         hint = "truncated" if size < known.size else "not the published file"
-        raise DataError(f"{path}: expected the published {known.name} of {known.size:,} bytes "
-                        f"(MD5 {known.md5}), found {size:,} bytes ({hint}); delete it and copy or "
-                        "download it again, or pass verify=False to read it as it is")
-    raise DataError(f"{path}: expected MD5 {known.md5} for {known.name}, found {file_md5(path)}; the file is "
-                    "damaged or not the published one; delete it and copy or download it again, "
-                    "or pass verify=False to read it as it is")
+        head = (f"{path}: expected the published {known.name} of {known.size:,} bytes (MD5 {known.md5}), found "
+                f"{size:,} bytes, {hint}; delete it and copy or download it again")
+    else:
+        head = (f"{path}: expected MD5 {known.md5} for {known.name}, found {file_md5(path)}; the file is damaged "
+                "or not the published one; delete it and copy or download it again")
+    raise for_cli(DataError(f"{head}, or pass verify=False to read it as it is"),
+                  f"{head} (after deleting it, --download fetches it)")
 
 
 def download(known: KnownFile, folder: Path, mirrors: Sequence[str], timeout: float = 60.0) -> Path:

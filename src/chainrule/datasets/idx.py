@@ -23,9 +23,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from chainrule.errors import DataError
+from chainrule._display import printable
+from chainrule.errors import DataError, for_cli
 
-__all__ = ["read_idx", "IMAGES_MAGIC", "LABELS_MAGIC"]
+__all__ = ["read_idx", "IMAGES_MAGIC", "LABELS_MAGIC", "MAX_IDX_BYTES"]
 
 #: Magic number of an unsigned-byte file with 3 dimensions (images N x rows x cols).
 IMAGES_MAGIC = 0x00000803
@@ -34,6 +35,11 @@ LABELS_MAGIC = 0x00000801
 
 _UBYTE = 0x08
 _CHUNK = 1 << 20
+
+#: Most data bytes an IDX file may declare (256 MiB; MNIST's training images are 47 MB).
+#: A 762 KB .gz file can declare and deliver 784 MB of zeros; the declared size is
+#: checked against this budget before any data is read (``read_idx(max_bytes=None)`` lifts it).
+MAX_IDX_BYTES = 256 * 2**20
 
 
 def _read_upto(stream: BinaryIO, n: int) -> bytearray:
@@ -47,12 +53,13 @@ def _read_upto(stream: BinaryIO, n: int) -> bytearray:
     return data
 
 
-def _read_bytes(path: Path) -> bytearray:
-    """The file's content, decompressed when its name ends in ``.gz``.
+def _read_bytes(path: Path, max_bytes: int | None) -> bytearray:
+    """The file's content, decompressed when its name ends in ``.gz``, read in 1 MiB chunks.
 
-    Reading stops one byte past the size the header declares: a small compressed file
-    whose data inflates far beyond what its header promises is refused without being
-    inflated.
+    The size the header declares is checked against ``max_bytes`` before any data is
+    read, and reading stops one byte past it: a small compressed file whose data
+    inflates far beyond what its header promises is refused without being inflated,
+    and nothing of the declared size is allocated before the bytes have arrived.
     """
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as stream:
@@ -62,7 +69,14 @@ def _read_bytes(path: Path) -> bytearray:
             raw += _read_upto(stream, 4 * raw[3])
             if len(raw) < 4 + 4 * raw[3]:
                 return raw
-            declared = math.prod(int(s) for s in np.frombuffer(raw, dtype=">u4", offset=4))
+            shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", offset=4))
+            declared = math.prod(shape)
+            if max_bytes is not None and declared > max_bytes:
+                head = (f"{printable(path, 200)}: the header declares shape {shape}, {declared:,} bytes of data, "
+                        f"above the limit of {max_bytes:,} bytes for one IDX file; MNIST's largest file holds "
+                        "47,040,000")
+                raise for_cli(DataError(f"{head} (read_idx(path, max_bytes=None) lifts the limit)"),
+                              f"{head}; the file is damaged or not MNIST")
             return raw + _read_upto(stream, declared + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -72,7 +86,8 @@ def _read_bytes(path: Path) -> bytearray:
                         "delete it and copy or download it again") from None
 
 
-def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None, *,
+             max_bytes: int | None = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file of unsigned bytes into an array shaped as its header says.
 
     Parameters
@@ -81,6 +96,9 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
         An IDX file, gzip-compressed when its name ends in ``.gz``.
     expected_magic : int, optional
         :data:`IMAGES_MAGIC` (2051) or :data:`LABELS_MAGIC` (2049) to insist on a kind.
+    max_bytes : int or None
+        The most data bytes the header may declare (default :data:`MAX_IDX_BYTES`);
+        None for no limit.
 
     Returns
     -------
@@ -90,8 +108,9 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     Raises
     ------
     DataError
-        A wrong magic number, an element type other than unsigned byte, or a data
-        part shorter or longer than the header's sizes promise (a truncated file).
+        A wrong magic number, an element type other than unsigned byte, a declared
+        size above ``max_bytes``, or a data part shorter or longer than the header's
+        sizes promise (a truncated file).
 
     Examples
     --------
@@ -105,7 +124,7 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     array([7, 2, 1], dtype=uint8)
     """
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = _read_bytes(path, max_bytes)
     if len(raw) < 4:
         raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header (at least 8 bytes)")
     magic = int.from_bytes(raw[:4], "big")
@@ -129,4 +148,4 @@ def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) ->
     if len(raw) > expected:
         raise DataError(f"{path}: header says shape {shape}, so {expected:,} bytes uncompressed, found more; "
                         "the file has trailing bytes: delete it and copy or download it again")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)  # a view of the bytes read, no copy

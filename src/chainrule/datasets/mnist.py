@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._display import printable
 from chainrule.datasets import files
 from chainrule.datasets.files import KnownFile, check_known_file, search_roots
 from chainrule.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from chainrule.errors import ConfigError, DataError
+from chainrule.errors import ConfigError, DataError, for_cli
 
 __all__ = ["load_mnist", "MNIST_FILES", "FASHION_FILES", "MIRRORS", "FASHION_LABELS"]
 
@@ -99,31 +100,63 @@ def _file_in(folder: Path, name: str) -> Path | None:
 
 
 def _not_found(path: str | os.PathLike[str] | None, kind: str, names: Sequence[str]) -> DataError:
+    """Files missing: the folders searched, and what to do, worded for Python and (``cli_message``) the CLI."""
     title = _KINDS[kind][0]
-    looked = []
+    other = "fashion" if kind == "mnist" else "mnist"
+    looked, other_there = [], None
     for root in search_roots(path):
         for folder in _candidates(root, kind):
             have = [n for n in names if _file_in(folder, n) is not None]
             note = f" (has {len(have)} of {len(names)})" if have else ""
-            looked.append(f"{folder}{note}")
-    return DataError(f"{title} files {', '.join(names)} not found; looked in: {'; '.join(looked)}. "
-                     f"Put the files in one of these folders, set $CHAINRULE_DATA to the folder that holds them, "
-                     f"pass path=..., or call load_mnist(kind={kind!r}, download=True) to fetch them")
+            looked.append(f"{printable(folder, 200)}{note}")
+        for folder in _candidates(root, other):
+            if other_there is None and all(_file_in(folder, n) is not None for n in names):
+                other_there = folder
+    head = f"{title} files {', '.join(names)} not found; looked in: {'; '.join(looked[:8])}. "
+    if other_there is not None:
+        other_title = _KINDS[other][0]
+        python = (f"{printable(other_there, 200)} holds files of these names, perhaps {other_title}'s: pass "
+                  f"kind={other!r} to read {other_title}")
+        cli = (f"{printable(other_there, 200)} holds files of these names, perhaps {other_title}'s: add "
+               f"--kind {other} to read {other_title}")
+    else:
+        python = (f"Put the files in one of these folders, set $CHAINRULE_DATA to the folder that holds them, "
+                  f"pass path=..., or call load_mnist(kind={kind!r}, download=True) to fetch them")
+        cli = ("Put the files in one of these folders, name their folder with --data DIR, or add --download to "
+               "fetch them")
+    return for_cli(DataError(head + python), head + cli)
+
+
+def _other_kind(file: Path, kind: str, name: str) -> DataError | None:
+    """The error for a published file of the other data set found where this one's was expected, else None."""
+    title = _KINDS[kind][0]
+    other = "fashion" if kind == "mnist" else "mnist"
+    other_title, other_known = _KINDS[other][0], _KINDS[other][1].get(name)
+    if other_known is None or file.stat().st_size != other_known.size or files.file_md5(file) != other_known.md5:
+        return None
+    head = f"{printable(file, 200)}: expected {title}'s {name}, found {other_title}'s file of that name; "
+    return for_cli(DataError(head + f"to read {other_title}, pass kind={other!r}"),
+                   head + f"to read {other_title}, add --kind {other}")
 
 
 def _read_pair(folder: Path, kind: str, split: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     title, known, _ = _KINDS[kind]
-    other_kind = "fashion" if kind == "mnist" else "mnist"
-    others = {f: f"the {_KINDS[other_kind][0]} file {f.name}, not {title}" for f in _KINDS[other_kind][1].values()}
     arrays = []
     for name, magic in zip(_NAMES[split], (IMAGES_MAGIC, LABELS_MAGIC)):
         file = _file_in(folder, name)
         if file is None:
             raise _not_found(folder, kind, _NAMES[split])
         if verify and file.name == name:
-            check_known_file(file, known[name], others)
+            mistaken = _other_kind(file, kind, name)
+            if mistaken is not None:
+                raise mistaken
+            check_known_file(file, known[name])
         arrays.append(read_idx(file, expected_magic=magic))
     images, labels = arrays
+    if images.shape[0] == 0 or images.ndim != 3 or 0 in images.shape:
+        raise DataError(f"{title} {split} images in {folder}: the file declares shape {images.shape}, no images of "
+                        "at least 1x1 pixels; the file is damaged or not the published one: delete it and copy "
+                        "or download it again")
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{title} {split} files in {folder} disagree: {images.shape[0]:,} images but "
                         f"{labels.shape[0]:,} labels; the two files must come from the same release")

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ConfigError, DataError
+from chainrule._display import printable
+from chainrule.errors import ConfigError, DataError, for_cli
 from chainrule.init import make_rng
 
 __all__ = ["load_csv", "load_digits", "split_data"]
@@ -21,45 +22,75 @@ __all__ = ["load_csv", "load_digits", "split_data"]
 def _target_index(target: str | int, names: list[str] | None, n_cols: int, path: Path) -> int:
     if isinstance(target, str):
         if names is None:
-            raise ConfigError(f"target={target!r} names a column, but header=False so columns have no names; "
-                              "give the column's index (0 is the first, -1 the last)")
+            raise for_cli(ConfigError(f"target={printable(target)!r} names a column, but header=False so columns "
+                                      "have no names; give the column's index (0 is the first, -1 the last)"),
+                          f"--target {printable(target)} names a column, but with --no-header the columns have no "
+                          "names; give the column's index (0 is the first, -1 the last)")
         if target not in names:
-            raise DataError(f"{path}: no column named {target!r}; the columns are: {', '.join(names)}")
+            shown = ", ".join(printable(n, 40) for n in names[:20]) + (f", ... ({len(names):,} columns)"
+                                                                        if len(names) > 20 else "")
+            raise DataError(f"{_name(path)}: no column named '{printable(target)}'; the columns are: {shown}")
         return names.index(target)
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise ConfigError(f"target must be a column name, a column index or None, got {target!r}")
     if not -n_cols <= target < n_cols:
-        raise DataError(f"{path}: target column index {target} is out of range for {n_cols} columns")
+        raise DataError(f"{_name(path)}: target column index {target} is out of range for {n_cols} columns")
     return int(target) % n_cols
 
 
+def _name(path: Path) -> str:
+    """A file name as messages show it: control characters escaped, at most 200 characters."""
+    return printable(path, 200)
+
+
+def _column_label(names: list[str] | None, col: int) -> str:
+    return f"'{printable(names[col], 40)}'" if names is not None else str(col)
+
+
 def _not_text(path: Path, error: UnicodeDecodeError) -> DataError:
-    return DataError(f"{path}: expected a UTF-8 text table, found the byte 0x{error.object[error.start]:02x}, "
+    return DataError(f"{_name(path)}: expected a UTF-8 text table, found the byte 0x{error.object[error.start]:02x}, "
                      "which is not UTF-8; the file is binary or in another encoding (save it as UTF-8 CSV)")
+
+
+def _csv_error(path: Path, line: int, error: csv.Error) -> DataError:
+    """A line the csv module cannot read: a field over its size limit, a stray quote, a NUL byte."""
+    if "field limit" in str(error):
+        return DataError(f"{_name(path)}, line {line}: a field longer than {csv.field_size_limit():,} characters; "
+                         "a table of numbers has no such field (is this the right file?)")
+    return DataError(f"{_name(path)}, line {line}: not readable as CSV ({printable(error, 100)})")
 
 
 def _diagnose(path: Path, delimiter: str, header: bool, names: list[str] | None) -> DataError | None:
     """Find the first ragged row or non-numeric cell, with its line number, for the error message."""
     with open(path, newline="", encoding="utf-8-sig") as stream:
         rows = csv.reader(stream, delimiter=delimiter)
-        width = len(names) if names is not None else None
-        for line, row in enumerate(rows, start=1):
-            if line == 1 and header or not row:
-                continue
-            if width is None:
-                width = len(row)
-            if len(row) != width:
-                source = "the header" if names is not None else "the first row"
-                return DataError(f"{path}, line {line}: {len(row)} fields, expected {width} as in {source} "
-                                 f"(delimiter {delimiter!r}); every row needs the same number of columns")
-            for col, cell in enumerate(row):
-                column = repr(names[col]) if names is not None else str(col)
-                try:
-                    float(cell)
-                except ValueError:
-                    what = "an empty value (missing data)" if not cell.strip() else f"{cell!r}, not a number"
-                    return DataError(f"{path}, line {line}, column {column}: expected a number, found {what}; "
-                                     "load_csv reads numeric tables only (encode categories as numbers first)")
+        try:
+            return _first_defect(path, rows, delimiter, header, names)
+        except csv.Error as error:
+            return _csv_error(path, rows.line_num, error)
+
+
+def _first_defect(path: Path, rows: Any, delimiter: str, header: bool, names: list[str] | None) -> DataError | None:
+    """The first ragged row or non-numeric cell of ``rows`` (csv.reader), as a DataError; None when none."""
+    width = len(names) if names is not None else None
+    for line, row in enumerate(rows, start=1):
+        if line == 1 and header or not row:
+            continue
+        if width is None:
+            width = len(row)
+        if len(row) != width:
+            source = "the header" if names is not None else "the first row"
+            return DataError(f"{_name(path)}, line {line}: {len(row)} fields, expected {width} as in {source} "
+                             f"(delimiter {delimiter!r}); every row needs the same number of columns")
+        for col, cell in enumerate(row):
+            column = _column_label(names, col)
+            try:
+                float(cell)
+            except ValueError:
+                what = "an empty value (missing data)" if not cell.strip() else \
+                    f"'{printable(cell, 40)}', not a number"
+                return DataError(f"{_name(path)}, line {line}, column {column}: expected a number, found {what}; "
+                                 "load_csv reads numeric tables only (encode categories as numbers first)")
     return None
 
 
@@ -108,16 +139,20 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: CSV file not found" if not path.exists() else f"{path}: not a file")
+        raise DataError(f"{_name(path)}: CSV file not found" if not path.exists() else f"{_name(path)}: not a file")
     names = None
+    if not header and isinstance(target, str):
+        _target_index(target, None, 0, path)  # a column name needs a header: say so before reading
     if header:
         try:
             with open(path, newline="", encoding="utf-8-sig") as stream:
                 names = [name.strip() for name in next(csv.reader(stream, delimiter=delimiter), [])]
         except UnicodeDecodeError as error:
             raise _not_text(path, error) from None
+        except csv.Error as error:
+            raise _csv_error(path, 1, error) from None
         if not names:
-            raise DataError(f"{path}: empty file, expected a header line with column names")
+            raise DataError(f"{_name(path)}: empty file, expected a header line with column names")
     try:
         with warnings.catch_warnings():  # a table without rows is reported below, as a DataError
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
@@ -127,27 +162,34 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
         if isinstance(error, UnicodeDecodeError):
             raise _not_text(path, error) from None
         diagnosis = _diagnose(path, delimiter, header, names)
-        raise diagnosis or DataError(f"{path}: cannot read as numbers: {error}") from None
+        raise diagnosis or DataError(f"{_name(path)}: cannot read as numbers: {printable(error, 200)}") from None
     if table.size == 0:
-        raise DataError(f"{path}: no data rows")
+        raise DataError(f"{_name(path)}: no data rows")
     n_cols = table.shape[1]
     if names is not None and len(names) != n_cols:
-        raise DataError(f"{path}: the header has {len(names)} names but the rows have {n_cols} fields")
+        raise DataError(f"{_name(path)}: the header has {len(names)} names but the rows have {n_cols} fields")
     bad = ~np.isfinite(table)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        column = repr(names[col]) if names is not None else str(col)
-        raise DataError(f"{path}, line {row + 1 + int(header)}, column {column}: expected a finite number, "
+        column = _column_label(names, col)
+        raise DataError(f"{_name(path)}, line {row + 1 + int(header)}, column {column}: expected a finite number, "
                         f"found {table[row, col]}; drop or fill missing values first")
     if target is None:
         return table.astype(dtype), None
     index = _target_index(target, names, n_cols, path)
     if n_cols < 2:
-        raise DataError(f"{path}: only the target column is present, expected at least one feature column")
+        raise DataError(f"{_name(path)}: only the target column is present, expected at least one feature column")
     y = table[:, index]
     x = np.delete(table, index, axis=1).astype(dtype)
-    y = y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(dtype)
-    return x, y
+    if np.all(y == np.round(y)):  # whole numbers: class labels, which must fit an int64
+        too_large = np.flatnonzero(np.abs(y) >= 2.0**63)
+        if too_large.size:
+            row = int(too_large[0])
+            raise DataError(f"{_name(path)}, line {row + 1 + int(header)}, column {_column_label(names, index)}: "
+                            f"the label {y[row]:.17g} is too large (class labels are whole numbers below 2**63 "
+                            "and should be 0, 1, 2, ...); for regression, give targets that are not whole numbers")
+        return x, y.astype(np.int64)
+    return x, y.astype(dtype)
 
 
 def load_digits(dtype: Any = np.float64, scale: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -51,8 +51,11 @@ def new_figure(figsize: tuple[float, float]) -> Any:
 
 
 def save(fig: Any, path: Path | None, dpi: int = 110) -> None:
-    """Write ``fig`` to ``path`` in the format its suffix names (PNG, SVG or PDF); no-op for None."""
+    """Write ``fig`` to ``path`` in the format its suffix names (PNG, SVG or PDF), atomically; no-op for None."""
     if path is None:
         return
+    from chainrule.atomic import writing
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=FORMATS[path.suffix.lower()], dpi=dpi)
+    with writing(path, "wb") as handle:  # atomic: an existing image stays whole if drawing or writing fails
+        fig.savefig(handle, format=FORMATS[path.suffix.lower()], dpi=dpi)
