@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.batches import BatchStream
+from chainrule.batches import BatchStream, as_batch_source
 from chainrule.callbacks import (
     STOP_REASONS,
     Callback,
@@ -359,7 +359,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     if clip_norm is not None and not clip_norm > 0:
         raise ConfigError(f"clip_norm must be > 0, got {clip_norm!r}")
     dtype = model_dtype(model)
-    x = as_inputs(X, dtype)
+    x = as_batch_source(X, dtype)  # a memory map stays on disk, read batch by batch
     y = as_targets(y, len(x), dtype)
     w = as_weights(sample_weight, len(x), dtype)
     x, y, w, val = _split_validation(x, y, w, validation_data, validation_split, dtype)
@@ -378,7 +378,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     step_fn = loss_and_grad_fn(model, loss)
     params = model.parameters()
     was_training = model.training
-    stream = BatchStream(x, y, w, batch_size)
+    stream = BatchStream(x, y, w, batch_size, dtype=dtype)
     snapshot: list[np.ndarray] = []
     logs: dict[str, float] = {}
     for cb in cbs:
