@@ -290,7 +290,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
         callbacks: Iterable[Callback] = (), progress: bool = True, resume: str | Path | None = None,
         checkpoint: str | Path | ModelCheckpoint | None = None, lr_schedule: str | Schedule | None = None,
         clip_norm: float | None = None, sample_weight: Any = None, *, lr: float | None = None,
-        metrics: Sequence[Any] = ()) -> History:
+        metrics: Sequence[Any] = (), comm: Any = None) -> History:
     """Train ``model`` on (X, y) by mini-batch gradient descent; returns the :class:`History`.
 
     Each epoch draws one permutation of the samples from a NumPy Generator seeded
@@ -342,6 +342,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     metrics : sequence
         Metric names or functions, computed on the validation data each epoch
         (``val_accuracy``, ...), or on the training data when there is none.
+    comm : mpi4py communicator or chainrule.distributed.Communicator, optional
+        Data-parallel training (:mod:`chainrule.distributed`): call ``fit`` on every rank
+        with the same data and seed; each rank computes its shard of every batch, one
+        all-reduce per step sums the gradients, rank 0 alone writes checkpoints and progress.
 
     Returns
     -------
@@ -367,6 +371,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     opt = get_optimizer(optimizer, model, lr)
     _check_optimizer(opt, model)
     n = len(x)
+    ddp = None
+    if comm is not None:  # data-parallel over MPI: agree on data, weights and seed; rank 0 reports
+        from chainrule.distributed import DataParallel
+
+        ddp = DataParallel(comm, model, n)
+        seed, progress = ddp.shared_seed(seed), progress and ddp.is_root
+        checkpoint = checkpoint if ddp.is_root else None
     cbs = _build_callbacks(callbacks, early_stopping, checkpoint, progress)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     state = FitState(model, opt, get_schedule(lr_schedule, epochs), History(), rng, epochs,
@@ -375,10 +386,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     if state.schedule is not None:
         state.schedule.bind(opt)
     history = state.history
-    step_fn = loss_and_grad_fn(model, loss)
+    step_fn = loss_and_grad_fn(model, loss) if ddp is None else ddp.wrap(loss_and_grad_fn(model, loss))
     params = model.parameters()
     was_training = model.training
-    stream = BatchStream(x, y, w, batch_size, dtype=dtype)
+    stream = BatchStream(x, y, w, batch_size, dtype=dtype, shard=None if ddp is None else ddp.shard)
     snapshot: list[np.ndarray] = []
     logs: dict[str, float] = {}
     for cb in cbs:
@@ -411,7 +422,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                             clip_grad_norm(params, clip_norm)
                         opt.step()
                         state.step += 1
-                        share = hi - lo if wb is None else float(np.sum(wb))
+                        share = ddp.last_share if ddp else hi - lo if wb is None else float(np.sum(wb))
                         total += batch_loss * share
                         seen += share
                         requests = [cb.on_batch_end(b, {"loss": batch_loss, "size": hi - lo}) for cb in cbs]
@@ -455,6 +466,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                                      "stopped improving")
     except KeyboardInterrupt:
         stop("interrupted", f"interrupted (Ctrl-C) during epoch {state.epoch + 1}")
+    except Exception as error:
+        if ddp is not None:
+            ddp.abandon(error)  # the other ranks wait in an all-reduce: end it for them too
+        raise
     finally:
         model.train(was_training)
         for cb in cbs:
