@@ -93,6 +93,22 @@ def test_shards_of_every_batch_cover_it_exactly(ranks):
         np.testing.assert_array_equal(np.concatenate([p[4] for p in parts]), w[order[lo:hi]])
 
 
+@pytest.mark.parametrize("mode", ["r", "r+", "c"])
+def test_batches_of_a_sliced_or_modified_map_hold_the_rows_of_the_array(tmp_path, mode):
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "x.npy", rng.integers(0, 256, size=(60, 3, 2)).astype(np.uint8))
+    x_map = open_npy(tmp_path / "x.npy", mmap_mode=mode).reshape(60, 6)
+    if mode != "r":
+        x_map[7:9] = 255  # written to the file ("r+") or only in memory ("c"): the batches see it either way
+    x = np.array(x_map[5:])
+    order = rng.permutation(55)
+    stream = BatchStream(x_map[5:], np.arange(55), None, 4, chunk_bytes=50, dtype=np.float32)
+    for lo, hi, xb, yb, _ in stream.epoch(order):
+        assert xb.dtype == np.float32
+        np.testing.assert_array_equal(xb, x[order[lo:hi]])
+        np.testing.assert_array_equal(yb, order[lo:hi])
+
+
 def _rss_file_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("RssFile:"):
@@ -113,7 +129,7 @@ def test_gathering_from_a_map_does_not_keep_the_file_resident(tmp_path):
     grown = _rss_file_kb() - before
     assert total == rows
     assert grown < 12 * 1024, f"the map stayed resident: RssFile grew by {grown} kB for a 32 MB file"
-    # without the release the same walk keeps most of the file resident (the check above can fail)
+    # reading the same rows through the map keeps most of the file resident (the check above can fail)
     x_map2 = open_npy(tmp_path / "big.npy")
     before = _rss_file_kb()
     for i in np.random.default_rng(0).permutation(rows):

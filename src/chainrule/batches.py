@@ -8,9 +8,12 @@ allocates once, and hands out the batches as views of them. The batches hold exa
 the numbers X[pi][lo:hi] would, so a seeded run is unchanged by the chunking.
 
 The data may be a memory-mapped file (``np.load(path, mmap_mode="r")``, ``np.memmap``):
-only the rows of the current chunk are read, cast to the model's dtype chunk by chunk,
-and the pages read are handed back to the operating system after each chunk, so the
-process keeps a few megabytes of the file resident however large the file is.
+only the rows of the current chunk are read, cast to the model's dtype chunk by chunk, so
+the process keeps a few megabytes of the file resident however large the file is. The
+input rows are read with ``pread`` from the map's file rather than through the map:
+touching a row of a map makes the kernel map a whole neighbourhood of cached pages
+(large page-cache folios, fault-around), measured at ~0.85 MB of resident memory per
+random 4 kB row, so 1000 random rows through the map cost 900 MB of RSS.
 
 Under data-parallel training each of the R processes (ranks) takes a *shard* of every
 global batch: rank r of R gets the rows B[o_r : o_{r+1}] with o_r = r q + min(r, m),
@@ -22,6 +25,8 @@ Shapes: x (N, n_in); y (N,) class indices or (N, n_out) rows; sample weights w (
 from __future__ import annotations
 
 import mmap
+import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +68,48 @@ def release_pages(array: Any) -> None:
         owner._mmap.madvise(mmap.MADV_DONTNEED)
     except (OSError, ValueError, AttributeError):  # a closed map, or a platform that refuses: keep the pages
         pass
+
+
+class _FileRows:
+    """Reads rows of a memory-mapped, row-contiguous array straight from its file with ``pread``.
+
+    Row i of ``array`` starts at byte ``start + i * row_bytes`` of the file, where ``start``
+    is where the ``mmap`` begins in the file (``np.memmap`` maps from its offset rounded down
+    to the allocation granularity; views and reshapes keep that offset) plus the array's
+    distance from the mmap's first byte.
+    """
+
+    def __init__(self, array: Array, owner: np.memmap) -> None:
+        self.row_bytes = array[:1].nbytes
+        mapped_from = owner.offset - owner.offset % mmap.ALLOCATIONGRANULARITY
+        first_byte = np.frombuffer(owner._mmap, np.uint8, count=1).__array_interface__["data"][0]
+        self.start = mapped_from + array.__array_interface__["data"][0] - first_byte
+        self.fd = os.open(owner.filename, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    @classmethod
+    def open(cls, array: Array) -> _FileRows | None:
+        """A reader for ``array``, or None when it is not a file map with rows laid end to end."""
+        owner = mapped_buffer(array)
+        if owner is None or owner.mode == "c" or not hasattr(os, "preadv") \
+                or getattr(owner, "filename", None) is None:  # a copy-on-write map's changes are not in the file
+            return None
+        if array.ndim < 1 or len(array) == 0 or not array[:1].flags.c_contiguous \
+                or array.strides[0] != array[:1].nbytes:
+            return None
+        try:
+            return cls(array, owner)
+        except OSError:
+            return None
+
+    def take(self, rows: Array, out: Array) -> None:
+        """out[j] = array[rows[j]]; ``out`` is C-contiguous of the array's dtype."""
+        size = self.row_bytes
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        for j, row in enumerate(rows.tolist()):
+            got = os.preadv(self.fd, [view[j * size:(j + 1) * size]], self.start + row * size)
+            if got != size:
+                raise DataError(f"the memory-mapped file ended while reading row {row} (the file was cut short)")
 
 
 def as_batch_source(data: Any, dtype: np.dtype, what: str = "X") -> Array:
@@ -139,6 +186,7 @@ class BatchStream:
         self.dtype = x.dtype if dtype is None else np.dtype(dtype)
         self.shard = None if shard is None or shard[1] == 1 else shard
         self.mapped = any(mapped_buffer(a) is not None for a in (x, y, w))
+        self._file = _FileRows.open(x)
         row_bytes = max(1, x[:1].nbytes + y[:1].nbytes)
         batches_per_chunk = max(1, chunk_bytes // (row_bytes * batch_size))
         self.chunk_rows = min(self.n, batches_per_chunk * batch_size)
@@ -180,7 +228,12 @@ class BatchStream:
 
     def _gather(self, rows: Array, xs: Array, ys: Array, ws: Array | None) -> None:
         # mode="clip" lets take() write straight into out (the indices are valid anyway).
-        if self.x.dtype == xs.dtype:
+        if self._file is not None:
+            staging = xs if self.x.dtype == xs.dtype else np.empty((len(rows), *self.x.shape[1:]), self.x.dtype)
+            self._file.take(rows, staging)
+            if staging is not xs:
+                xs[...] = staging
+        elif self.x.dtype == xs.dtype:
             np.take(self.x, rows, axis=0, out=xs, mode="clip")
         else:
             xs[...] = np.take(self.x, rows, axis=0, mode="clip")
