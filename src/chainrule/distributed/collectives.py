@@ -61,6 +61,8 @@ class Communicator:
         self.timeout = float(timeout)
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        #: Seconds spent in collectives so far (the communication share of a step, for benchmarks).
+        self.seconds = 0.0
 
     @classmethod
     def wrap(cls, comm: Any) -> Communicator:
@@ -97,7 +99,8 @@ class Communicator:
         Polling (not a blocking wait) also leaves the processor to the other ranks when
         several share a machine: the sleep grows from 0 to 1 ms while the rank waits.
         """
-        deadline = time.monotonic() + self.timeout
+        start = time.monotonic()
+        deadline = start + self.timeout
         pause = 0.0
         while not request.Test():
             if time.monotonic() > deadline:
@@ -105,6 +108,7 @@ class Communicator:
                            "a rank has failed or stalled, so the job stops")
             time.sleep(pause)
             pause = min(1e-3, pause + 2e-5)
+        self.seconds += time.monotonic() - start
 
     def abort(self, message: str, code: int = 3) -> None:
         """Print ``chainrule: rank r of R: message`` on stderr and end every process of the job."""
