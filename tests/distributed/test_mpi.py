@@ -37,6 +37,11 @@ def _is_open_mpi() -> bool:
 
 def mpirun(ranks: int, out: Path, scenario: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run rank_script.py on ``ranks`` local processes; loopback TCP only, allowed as root."""
+    return mpiexec(ranks, [str(HERE / "rank_script.py"), str(out), scenario], timeout)
+
+
+def mpiexec(ranks: int, arguments: list[str], timeout: float = 60, cwd: Path | None = None):
+    """``mpiexec -n ranks python arguments...`` with this chainrule on the path."""
     command = [MPIEXEC, "-n", str(ranks)]
     if _is_open_mpi():
         command += ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,tcp",
@@ -44,8 +49,8 @@ def mpirun(ranks: int, out: Path, scenario: str, timeout: float = 60) -> subproc
     source = str(Path(cr.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.run(command + [sys.executable, str(HERE / "rank_script.py"), str(out), scenario],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(command + [sys.executable, *arguments], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd)
 
 
 def single_process(dtype=np.float64):
@@ -108,3 +113,18 @@ def test_a_stalled_rank_ends_the_job_after_the_timeout_not_a_hang(tmp_path):
     assert lines and all("no answer from the other ranks within 3 s during the gradient all-reduce" in line
                           for line in lines), run.stdout + run.stderr
     assert {line.split(":")[1].strip() for line in lines} <= {"rank 0 of 3", "rank 2 of 3"}
+
+
+def test_mpirun_chainrule_train_is_data_parallel_and_rank_0_alone_prints_and_saves(tmp_path):
+    from chainrule.cli import main
+
+    flags = ["train", "--dataset", "digits", "--epochs", "2", "--batch-size", "50", "--dtype", "float64",
+             "--seed", "1", "--hidden", "16"]
+    run = mpiexec(3, ["-m", "chainrule", *flags, "--out", "mpi.safetensors"], cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("saved the model to mpi.safetensors") == 1
+    assert run.stdout.count("test accuracy") == 1
+    assert main([*flags, "--out", str(tmp_path / "one.safetensors")]) == 0
+    for p, q in zip(cr.load(tmp_path / "mpi.safetensors").parameters(),
+                    cr.load(tmp_path / "one.safetensors").parameters(), strict=True):
+        np.testing.assert_allclose(p.data, q.data, rtol=0, atol=1e-12)

@@ -17,5 +17,6 @@ mpi4py is imported only here (``pip install chainrule[mpi]``).
 
 from chainrule.distributed.collectives import Communicator, DistributedError
 from chainrule.distributed.data_parallel import DataParallel
+from chainrule.distributed.launch import launched_comm
 
-__all__ = ["Communicator", "DataParallel", "DistributedError"]
+__all__ = ["Communicator", "DataParallel", "DistributedError", "launched_comm"]
