@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.batches import BatchStream
+from chainrule.batches import BatchStream, as_batch_source
 from chainrule.boundary import all_finite, as_inputs, as_targets, as_weights, model_dtype
 from chainrule.callbacks import (
     STOP_REASONS,
@@ -262,7 +262,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
         callbacks: Iterable[Callback] = (), progress: bool = True, resume: str | Path | None = None,
         checkpoint: str | Path | ModelCheckpoint | None = None, lr_schedule: str | Schedule | None = None,
         clip_norm: float | None = None, sample_weight: Any = None, *, lr: float | None = None,
-        metrics: Sequence[Any] = (), allow_mismatch: bool = False) -> History:
+        metrics: Sequence[Any] = (), allow_mismatch: bool = False, comm: Any = None) -> History:
     """Train ``model`` on (X, y) by mini-batch gradient descent; returns the :class:`History`.
 
     Each epoch draws one permutation of the samples from a NumPy Generator seeded
@@ -317,6 +317,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     allow_mismatch : bool
         Train an output activation and a loss that do not belong together (a linear output
         with ``cross_entropy``, ...) with a warning instead of a ConfigError.
+    comm : mpi4py communicator or chainrule.distributed.Communicator, optional
+        Data-parallel training (:mod:`chainrule.distributed`): call ``fit`` on every rank
+        with the same data and seed; each rank computes its shard of every batch, one
+        all-reduce per step sums the gradients, rank 0 alone writes checkpoints and progress.
 
     Returns
     -------
@@ -334,7 +338,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     if clip_norm is not None and not clip_norm > 0:
         raise ConfigError(f"clip_norm must be > 0, got {clip_norm!r}")
     dtype = model_dtype(model)
-    x = as_inputs(X, dtype)
+    x = as_batch_source(X, dtype)  # a memory map stays on disk, read batch by batch
     y = as_targets(y, len(x), dtype)
     w = as_weights(sample_weight, len(x), dtype)
     x, y, w, val = _split_validation(x, y, w, validation_data, validation_split, dtype)
@@ -342,6 +346,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     opt = get_optimizer(optimizer, model, lr)
     _check_optimizer(opt, model)
     n = len(x)
+    ddp = None
+    if comm is not None:  # data-parallel over MPI: agree on data, weights and seed; rank 0 reports
+        from chainrule.distributed import DataParallel
+
+        ddp = DataParallel(comm, model, n)
+        seed, progress = ddp.shared_seed(seed), progress and ddp.is_root
+        checkpoint = checkpoint if ddp.is_root else None
     cbs = _build_callbacks(callbacks, early_stopping, checkpoint, progress)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     state = FitState(model, opt, get_schedule(lr_schedule, epochs), History(), rng, epochs,
@@ -350,10 +361,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     if state.schedule is not None:
         state.schedule.bind(opt)
     history = state.history
-    step_fn = loss_and_grad_fn(model, loss)
+    step_fn = loss_and_grad_fn(model, loss) if ddp is None else ddp.wrap(loss_and_grad_fn(model, loss))
     params = model.parameters()
     was_training = model.training
-    stream = BatchStream(x, y, w, batch_size)
+    stream = BatchStream(x, y, w, batch_size, dtype=dtype, shard=None if ddp is None else ddp.shard)
     snapshot: list[np.ndarray] = []
     logs: dict[str, float] = {}
     for cb in cbs:
@@ -386,7 +397,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                             clip_grad_norm(params, clip_norm)
                         opt.step()
                         state.step += 1
-                        share = hi - lo if wb is None else float(np.sum(wb))
+                        share = ddp.last_share if ddp else hi - lo if wb is None else float(np.sum(wb))
                         total += batch_loss * share
                         seen += share
                         requests = [cb.on_batch_end(b, {"loss": batch_loss, "size": hi - lo}) for cb in cbs]
@@ -430,6 +441,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
                                      "stopped improving")
     except KeyboardInterrupt:
         stop("interrupted", f"interrupted (Ctrl-C) during epoch {state.epoch + 1}")
+    except Exception as error:
+        if ddp is not None:
+            ddp.abandon(error)  # the other ranks wait in an all-reduce: end it for them too
+        raise
     finally:
         model.train(was_training)
         for cb in cbs:

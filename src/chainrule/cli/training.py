@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import sys
 import time
 from dataclasses import dataclass, field
@@ -238,9 +239,12 @@ class TrainResult:
 def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> TrainResult:
     """Everything ``chainrule train`` does, returning the results instead of an exit code."""
     from chainrule.callbacks import LambdaCallback
+    from chainrule.distributed import launched_comm
     from chainrule.train import evaluate, fit
 
-    stream = stream or sys.stdout
+    comm = launched_comm()  # under mpirun -n R (R > 1): data-parallel, rank 0 alone prints and saves
+    root = comm is None or comm.Get_rank() == 0
+    stream = (stream or sys.stdout) if root else io.StringIO()
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value < (0 if flag == "--epochs" else 1):
             raise ConfigError(f"{flag} must be {'>= 0' if flag == '--epochs' else '>= 1'}, got {value}")
@@ -281,7 +285,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
                   batch_size=args.batch_size, seed=args.seed, validation_split=args.validation_split,
                   early_stopping=args.patience, lr_schedule=args.lr_schedule, metrics=(metric,), progress=False,
                   callbacks=[LambdaCallback(on_epoch_end=table)],
-                  allow_mismatch=getattr(args, "allow_mismatch", False))
+                  allow_mismatch=getattr(args, "allow_mismatch", False), comm=comm)
     seconds = time.perf_counter() - start
     final = evaluate(model, x_test, y_eval, loss=loss, metrics=(metric,))
     if history.stop_reason != "completed":
@@ -294,10 +298,10 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
         kept = f"; {args.out} was not written (add --save-interrupted to save an interrupted run)" if args.out else ""
         print(f"interrupted{kept}", file=stream)
         return TrainResult(model, history, loss, final, table.rows, seconds, data)
-    if args.out:
+    if args.out and root:
         _save(model, args.out, split=data.split)
         print(f"saved the model to {args.out}", file=stream)
-    if args.plot:
+    if args.plot and root:
         _plot_history_function()(history, args.plot, title=f"{data.name}: {'-'.join(map(str, model.sizes))}")
         print(f"drew the training curves in {args.plot}", file=stream)
     return TrainResult(model, history, loss, final, table.rows, seconds, data)
