@@ -266,3 +266,44 @@ def test_import_chainrule_export_loads_neither_onnx_nor_torch():
     loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
                  .stdout.split())
     assert not loaded & {"onnx", "onnxruntime", "skl2onnx", "torch", "sklearn", "scipy"}
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_export_writes_a_file_onnxruntime_runs(tmp_path, capsys):
+    from chainrule.cli import main
+
+    net = cr.MLP([3, 5, 2], activation="elu", output_activation="softmax", seed=0)
+    cr.save(net, tmp_path / "net.model")
+    assert main(["export", str(tmp_path / "net.model"), "--onnx", str(tmp_path / "net.onnx"), "--dtype",
+                 "float32"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    (out,) = run(onnx.load(tmp_path / "net.onnx"), x)
+    assert scaled_difference(out, net(x.astype(np.float64)).data) < 1e-6
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--opset", "5"], "opset must be an int from 13"),
+    (["--onnx-typo"], "unrecognized arguments"),
+])
+def test_cli_export_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    from chainrule.cli import main
+
+    cr.save(cr.MLP([2, 2], seed=0), tmp_path / "net.model")
+    assert main(["export", str(tmp_path / "net.model"), "--onnx", str(tmp_path / "net.onnx"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "net.onnx").exists()
+
+
+def test_cli_export_without_onnx_names_the_extra_before_reading_the_model(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    from chainrule.cli import main
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "onnx" else real_import(name, *a, **k))
+    assert main(["export", str(tmp_path / "missing.model"), "--onnx", str(tmp_path / "net.onnx")]) == 2
+    assert capsys.readouterr().err.strip() == ('chainrule: error: chainrule export needs the onnx package: '
+                                               'pip install "chainrule[onnx]"')
