@@ -307,3 +307,13 @@ def test_cli_export_without_onnx_names_the_extra_before_reading_the_model(tmp_pa
     assert main(["export", str(tmp_path / "missing.model"), "--onnx", str(tmp_path / "net.onnx")]) == 2
     assert capsys.readouterr().err.strip() == ('chainrule: error: chainrule export needs the onnx package: '
                                                'pip install "chainrule[onnx]"')
+
+
+def test_chainrule_export_loads_on_first_attribute_access():
+    import subprocess
+    import sys
+
+    probe = ("import chainrule, sys\nassert 'chainrule.export' not in sys.modules\n"
+             "print(chainrule.export.to_onnx.__name__)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "to_onnx"

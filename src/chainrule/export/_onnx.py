@@ -359,6 +359,13 @@ def to_onnx(model: Any, path: str | Path | None = None, *, dtype: Any = None, op
         Without the onnx package (``pip install "chainrule[onnx]"``).
     ConfigError
         For an unfitted estimator, a module export cannot express, or a bad dtype or opset.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> proto = to_onnx(cr.MLP([2, 3, 1], activation="tanh", output_activation="sigmoid", seed=0))
+    >>> [n.op_type for n in proto.graph.node]
+    ['MatMul', 'Add', 'Tanh', 'MatMul', 'Add', 'Sigmoid', 'Identity']
     """
     onnx = require_onnx()
     newest = onnx.defs.onnx_opset_version()
