@@ -31,6 +31,8 @@ ACTIVATIONS = [
     ("softmax", {}), ("log_softmax", {}),
 ]
 
+ACTIVATION_IDS = [name + "".join(f"-{k}={v}" for k, v in attrs.items()) for name, attrs in ACTIVATIONS]
+
 
 def test_every_registered_activation_is_covered():
     assert {name for name, _ in ACTIVATIONS} == set(cr.ops.ACTIVATIONS)
@@ -54,7 +56,7 @@ def random_net(rng: np.random.Generator, depth: int, name: str, attrs: dict, dty
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize(("name", "attrs"), ACTIVATIONS, ids=[f"{n}{a or ''}" for n, a in ACTIVATIONS])
+@pytest.mark.parametrize(("name", "attrs"), ACTIVATIONS, ids=ACTIVATION_IDS)
 def test_random_nets_of_depth_1_to_6_match_onnxruntime(name, attrs, dtype):
     rng = np.random.default_rng([7, len(name), int(1e3 * attrs.get("alpha", 0)), dtype().itemsize])
     for depth in range(1, 7):

@@ -17,6 +17,8 @@ ACTIVATIONS = [
     ("log_softmax", {}),
 ]
 
+ACTIVATION_IDS = [name + "".join(f"-{k}={v}" for k, v in attrs.items()) for name, attrs in ACTIVATIONS]
+
 
 def test_every_registered_activation_is_covered():
     assert {name for name, _ in ACTIVATIONS} == set(cr.ops.ACTIVATIONS)
@@ -32,7 +34,7 @@ def random_net(rng, depth, name, attrs, dtype=np.float64):
     return net.eval()
 
 
-@pytest.mark.parametrize(("name", "attrs"), ACTIVATIONS, ids=[f"{n}{a or ''}" for n, a in ACTIVATIONS])
+@pytest.mark.parametrize(("name", "attrs"), ACTIVATIONS, ids=ACTIVATION_IDS)
 def test_torch_forward_matches_in_float64_and_round_trip_is_exact(name, attrs):
     rng = np.random.default_rng([5, len(name), int(10 * attrs.get("alpha", 0))])
     for depth in range(1, 7):
@@ -51,6 +53,14 @@ def test_torch_forward_matches_in_float64_and_round_trip_is_exact(name, attrs):
         for key, value in net.state_dict().items():
             np.testing.assert_array_equal(back.state_dict()[key], value)
         np.testing.assert_array_equal(back(x).data, net(x).data)
+
+
+def test_to_torch_leaves_torchs_random_generator_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    to_torch(cr.MLP([4, 8, 2], seed=0))
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_softplus_matches_far_past_torchs_default_threshold():

@@ -124,7 +124,9 @@ class Head:
     kind is one of:
 
     - ``"binary"``: one sigmoid output p; probabilities [1 - p, p], label classes_[p > 0.5];
-    - ``"softmax"``: probabilities are the outputs, label classes_[argmax] (two classes too);
+    - ``"binary_softmax"``: two softmax outputs are the probabilities, label classes_[out_2 > 0.5],
+      the threshold ``predict`` applies (argmax could differ where rounding makes out_1 + out_2 > 1);
+    - ``"softmax"``: probabilities are the outputs, label classes_[argmax];
     - ``"ovr"``: sigmoid outputs on a multiclass target, each row divided by its sum
       (1 / n_classes where the sum is 0), label classes_[argmax];
     - ``"multilabel"``: probabilities are the outputs, labels (out > 0.5) as 0/1 int64;
@@ -154,12 +156,13 @@ def estimator_parts(estimator: Any) -> tuple[Module, Head]:
     output = estimator.out_activation_
     if not getattr(estimator, "_is_classifier", False):
         return model, Head("regressor", exp=output == "exp", n_outputs=n_outputs)
-    y_type = estimator._label_binarizer.y_type_
     classes = np.asarray(estimator.classes_)
+    binarizer = getattr(estimator, "_label_binarizer", None)
+    y_type = getattr(binarizer, "y_type_", "binary" if len(classes) == 2 else "multiclass")
     if y_type.startswith("multilabel"):
         kind = "multilabel"
     elif output == "softmax":
-        kind = "softmax"
+        kind = "binary_softmax" if y_type == "binary" else "softmax"
     elif n_outputs == 1:
         kind = "binary"
     else:

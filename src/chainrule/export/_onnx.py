@@ -287,10 +287,15 @@ def emit_head(b: Builder, out: str, head: Head, names: Sequence[str], flatten_si
     label, probabilities = names
     labels = label_array(head.classes)
     classes = b.constant(labels, "classes", dtype=labels.dtype)
-    if head.kind == "binary":
-        p = out
-        b.node("Concat", [b.node("Sub", [b.scalar(1.0, "one"), p], "negative"), p], "probabilities",
-               output=probabilities, axis=1)
+    if head.kind in ("binary", "binary_softmax"):
+        if head.kind == "binary":
+            p = out
+            b.node("Concat", [b.node("Sub", [b.scalar(1.0, "one"), p], "negative"), p], "probabilities",
+                   output=probabilities, axis=1)
+        else:
+            b.node("Identity", [out], "probabilities", output=probabilities)
+            p = b.node("Slice", [out, b.constant([1], "start", np.int64), b.constant([2], "stop", np.int64),
+                                 b.constant([1], "axis1", np.int64)], "positive_column")
         index = b.node("Cast", [b.node("Greater", [p, b.scalar(0.5, "threshold")], "positive")], "index",
                        to=onnx.TensorProto.INT64)
         index = b.node("Reshape", [index, b.constant([-1], "flat", np.int64)], "index_flat")

@@ -116,7 +116,8 @@ def to_torch(model: Any) -> Any:
         if isinstance(step, LinearStep):
             n_in, n_out = step.weight.shape
             dtype = torch.float32 if step.weight.dtype == np.float32 else torch.float64
-            linear = nn.Linear(n_in, n_out, bias=step.bias is not None, dtype=dtype)
+            # skip_init: no random initial weights, so torch's global generator is left as it was
+            linear = torch.nn.utils.skip_init(nn.Linear, n_in, n_out, bias=step.bias is not None, dtype=dtype)
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(step.weight.T)))
                 if step.bias is not None:
