@@ -5,19 +5,24 @@ code writes a standalone file (:func:`to_onnx`) and a step inside a scikit-learn
 converted by skl2onnx (:mod:`chainrule.export._skl2onnx`).
 
 Each layer is ``MatMul`` then ``Add``, as chainrule computes it: net = x @ W + b with W
-(n_in, n_out), so no transpose is needed. Each activation uses the ONNX operator that
-defines it (Sigmoid, Tanh, Relu, LeakyRelu, Elu, Softplus, Softmax, LogSoftmax, Identity).
-Some are composed from primitive operators, where the operator is missing or a runtime lacks its kernel:
+(n_in, n_out), so no transpose is needed. Activations use the ONNX operator that defines
+them (Sigmoid, Tanh, Relu, LeakyRelu, Softplus, Softmax, LogSoftmax; Gelu from opset 20)
+where the runtime computes it as chainrule does, and are composed from primitive operators
+where it does not:
 
 - GELU, out = net Phi(net) = 0.5 net (1 + erf(net / sqrt(2))), is an operator only from
   opset 20; below that (and always in float64) it is composed, ``approximate="tanh"`` as
   0.5 net (1 + tanh(sqrt(2/pi) (net + 0.044715 net^3))).
 - onnxruntime has no float64 kernels for Elu, Softplus and Erf, and LeakyRelu's alpha is a
-  float32 attribute, so in float64 they are composed:
-  leaky_relu = where(net > 0, net, alpha net); elu = where(net > 0, net, alpha (exp(min(net, 0)) - 1));
-  softplus = max(net, 0) + log(1 + exp(-|net|)); and erf(z) on |z| <= 6 from four
-  Chebyshev interpolants of degree 20 (error below 1e-14, computed from ``math.erf``
-  when the file is written), with erf(z) = sign(z) for |z| > 6, where 1 - erf(6) < 3e-17.
+  float32 attribute, so in float64 graphs leaky_relu = where(net > 0, net, alpha net);
+  softplus = max(net, 0) + log(1 + exp(-|net|)); and erf(z) on |z| <= 6 comes from four
+  Chebyshev interpolants of degree 20 (error below 1e-14, computed from ``math.erf`` when
+  the file is written), with erf(z) = sign(z) for |z| > 6, where 1 - erf(6) < 3e-17.
+- elu = where(net > 0, net, alpha (exp(min(net, 0)) - 1)) in both types.
+- In float32 graphs, tanh, elu's exp(x) - 1, GELU's erf, cube and tanh are computed on a
+  float64 copy and rounded once (:func:`_in_float64`): onnxruntime's float32 Tanh and Erf are
+  approximations, and exp(x) - 1 loses expm1's accuracy near 0; a few units in the last
+  place per layer would add up past 1e-6 over six layers.
 - Dropout is the identity at inference and emits nothing.
 """
 
