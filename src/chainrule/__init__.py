@@ -40,16 +40,17 @@ __all__ = [
     "gradcheck", "check_vjp", "GradcheckReport",
     "fit", "evaluate", "predict", "History", "save", "load",
     "callbacks", "errors", "examples", "functional", "init", "losses", "metrics", "ops", "optim", "schedules",
-    "trace", "explain", "check", "datasets", "learn", "plot", "sklearn", "__version__",
+    "trace", "explain", "check", "datasets", "learn", "plot", "sklearn", "export", "__version__",
 ]
 
 _LEARNER_TOOLS = ("trace", "explain", "check")
-_SUBPACKAGES = ("datasets", "learn", "plot", "sklearn")
+_SUBPACKAGES = ("datasets", "learn", "plot", "sklearn", "export")
 
 
 def __getattr__(name: str):
     """Load the learner tools (``chainrule.trace``, ``explain``, ``check``) and the subpackages
-    ``datasets``, ``learn``, ``plot`` and ``sklearn`` on first use, so ``import chainrule`` stays NumPy-only."""
+    ``datasets``, ``learn``, ``plot``, ``sklearn`` and ``export`` on first use, so ``import chainrule`` stays
+    NumPy-only."""
     if name in _LEARNER_TOOLS:
         from chainrule import learn
 
