@@ -4,7 +4,7 @@ They read the engine's graph (each layer's tagged net and out tensors), its op a
 loss definitions (f', the loss gradient, their formulas) and its ``backward()``;
 they never define a derivative of their own. See README.md in this package.
 
-``check`` needs SymPy (imported when it runs); the rest needs NumPy alone.
+Everything here needs NumPy alone; ``check`` reads formulas with its own bounded parser.
 """
 
 from chainrule.learn.check import Verdict, check

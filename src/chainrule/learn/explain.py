@@ -314,7 +314,7 @@ def _finite_difference(network: Network, x: np.ndarray, target: np.ndarray, loss
 
 
 def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
-            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9) -> Derivation:
+            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5) -> Derivation:
     """Derive dE/d``wrt`` for one sample: path sum, delta form, backprop and finite differences.
 
     Parameters
@@ -330,6 +330,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     names : {"auto", "mazur", "layer"}
     bias : {"per_neuron", "shared"}
         "shared" treats each layer's bias as one parameter (Mazur's b1, b2).
+    lr : float
+        The learning rate eta of the updated values (w5+), the same default as ``trace``.
 
     Returns
     -------
@@ -353,8 +355,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)
     entry = resolve_wrt(scheme, wrt)
     reference = read_network(copy.deepcopy(network.module))
-    record = take_step(network, x, target, spec, 1.0, convention)
-    maker = LineMaker(network, scheme, record, spec, 1.0, convention)
+    record = take_step(network, x, target, spec, lr, convention)
+    maker = LineMaker(network, scheme, record, spec, lr, convention)
     values = maker.values()
     link_values(network, scheme, values)
     target_name = {"weight": scheme.grad, "bias": scheme.grad}.get(entry.kind, lambda a: a)(entry.ascii)
