@@ -49,12 +49,18 @@ class Mistake:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-def same(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6) -> bool:
-    """Equal at every point (finite, within rtol of the larger, or both ~0 on the scale of ``b``)."""
+def same(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, scale: float | None = None) -> bool:
+    """Equal at every point: finite, and within rtol of the larger or within 1e-9 of ``scale``.
+
+    ``scale`` is the size of the quantity judged (default: the larger of the two), so two
+    rounding residues of a sum that cancels to 0 count as equal.
+    """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
-    scale = max(float(np.max(np.abs(b))), float(np.max(np.abs(a))), 1e-300)
+    if scale is None:
+        scale = max(float(np.max(np.abs(b))), float(np.max(np.abs(a))))
+    scale = max(scale, 1e-300)
     return bool(np.all(np.abs(a - b) <= 1e-9 * scale + rtol * np.maximum(np.abs(a), np.abs(b))))
 
 
@@ -306,6 +312,11 @@ def _search(model: _Model, wrt: str, target: str, got: np.ndarray, tree: Expr,
         yield Mistake("updated_weights", "the updated weights (w+) are used in the backward pass; backprop uses "
                       "the weights of the forward pass", {}), model.total(
             lambda k, pos, f: v(new_of(f)) if f in links else None)
+        link_layers = sorted({model.parts(f)[0].layer for f in links})
+        for lay in link_layers if len(link_layers) > 1 else ():
+            yield Mistake("updated_weights", f"the updated weights of layer {lay} (w+) are used in the backward "
+                          "pass; backprop uses the weights of the forward pass", {"layer": lay}), model.total(
+                lambda k, pos, f, lay=lay: v(new_of(f)) if f in links and model.parts(f)[0].layer == lay else None)
         # a weight index dropped: the same source neuron's weight on every path (seed-style w_oj without i)
         for layer in sorted({model.parts(f)[0].layer for f in links}):
             for source in range(names.sizes[layer - 1]):
@@ -371,16 +382,17 @@ def diagnose(names: Names, values: dict[str, np.ndarray], paths: list[tuple[str,
     """The first mistake of the error model that equals ``got`` at every point, else ``unknown``."""
     model = _Model(names, values, paths, layers, loss_name, names.sizes)
     truth = values[target]
+    scale = float(np.max(np.abs(truth))) if truth.size else None
     start = time.perf_counter()
     for mistake, mutated in _search(model, wrt, target, got, tree, truth):
         if time.perf_counter() - start > budget:
             break
         mutated = np.asarray(mutated, dtype=float) * np.ones(model.count)
-        if same(mutated, truth, rtol):
+        if same(mutated, truth, rtol, scale):
             continue  # not a mistake here: this mutation changes nothing on this network
-        if same(got, mutated, rtol):
+        if same(got, mutated, rtol, scale):
             return mistake
-    if same(got, np.zeros_like(got), rtol) and not same(truth, np.zeros_like(truth), rtol):
+    if same(got, np.zeros_like(got), rtol, scale) and not same(truth, np.zeros_like(truth), rtol):
         return Mistake("unknown", "the formula is 0 for all weights and inputs (its terms cancel), and no known "
                        "mistake of the chain rule explains it")
     return Mistake("unknown", "no known mistake of the chain rule (a left-out or repeated path, a missing or "

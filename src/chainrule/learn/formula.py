@@ -55,7 +55,7 @@ _TOKEN = re.compile(r"""\s*(?:
     (?P<ind>1_\{(?P<a1>\w+)=(?P<b1>\w+)\}|1\[(?P<a2>\w+)=(?P<b2>\w+)\]|1_\((?P<a3>\w+)=(?P<b3>\w+)\))
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<sum>(?:sum|Σ)_\{?(?P<index>[a-z])\}?(?![A-Za-z0-9]))
-  | (?P<name>[A-Za-z][A-Za-z0-9_]*(?:\{[A-Za-z0-9_,]*\}[A-Za-z0-9_]*)*'?)
+  | (?P<name>[A-Za-z][A-Za-z0-9_]*(?:\{[A-Za-z0-9_,]*\}[A-Za-z0-9_]*)*(?:\[[0-9a-z]\])*'?)
   | (?P<op>\*\*|[-+*/^(),])
 )""", re.VERBOSE)
 # Learning From Data's superscripts: x_1^(2), s_j^(l), delta_k^(l+1), w_12^(2), w_{1,12}^{(2)}.
