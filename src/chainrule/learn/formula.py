@@ -118,7 +118,7 @@ def latex_to_text(latex: str) -> str:
                 pos += 1
             den, pos = _group(text, pos)
             num, den = latex_to_text(num).strip(), latex_to_text(den).strip()
-            if re.fullmatch(r"d[\w{},]+", num) and re.fullmatch(r"d[\w{},^()]+", den):
+            if re.fullmatch(r"d[\w{},^()]+", num) and re.fullmatch(r"d[\w{},^()]+", den):
                 out.append(f" {num}/{den} ")  # a Leibniz partial, read as one factor
             else:
                 out.append(f"(({num})/({den}))")
@@ -126,7 +126,7 @@ def latex_to_text(latex: str) -> str:
         char = text[pos]
         if char == "\\":
             word = re.match(r"\\[A-Za-z]+", text[pos:])
-            raise FormulaError(f"cannot read the LaTeX command {word.group() if word else char!r}; "
+            raise FormulaError(f"cannot read the LaTeX command '{word.group() if word else char}'; "
                                r"write \frac, \partial, \sum, \sigma, \theta, \delta, \cdot, \left, \right")
         if char in "_^" and pos + 1 < len(text) and text[pos + 1] == "{":
             inner, end = _group(text, pos + 1)
@@ -179,6 +179,7 @@ def _layer_arithmetic(text: str) -> str:
 def tokenize(formula: str) -> list[tuple[str, str]]:
     """(kind, text) pairs: num, name, sum, ind, op. Raises FormulaError on anything else."""
     text = _layer_arithmetic(_normalise(formula))
+    text = re.sub(r"\bw_([A-Za-z]+[0-9]*),([A-Za-z]+[0-9]*|[a-z])\b", r"w_{\1,\2}", text)  # w_h1,k = w_{h1,k}
     tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):

@@ -19,6 +19,7 @@ Subscripts may be written with underscores or braces as LaTeX gives them
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -241,11 +242,30 @@ def _kids(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def _inner_indices(e: Expr) -> set[str]:
+    found: set[str] = set()
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, SumOver):
+            found.add(node.index)
+        stack.extend(_kids(node))
+    return found
+
+
 def _sum_range(resolver: Resolver, index: str, body: Expr, env: Mapping[str, str]) -> list[str]:
     """The values ``index`` takes: numbers or labels of the largest layer for which every name resolves."""
     names = resolver.names
     written = [n for n in _letters(body) if index in n.partition("_")[2] or n == index
                or ("/d" in n and index in n)]
+    inner = sorted(_inner_indices(body) - set(env) - {index})
+    fillers = ["1"] + [names.neuron(layer, 0) for layer in range(1, names.L + 1)]
+
+    def resolvable(name: str, bound: Mapping[str, str]) -> bool:
+        free = [letter for letter in inner if letter in name.partition("_")[2]][:2]
+        return any(resolver.resolvable(name, {**bound, **dict(zip(free, combo))})
+                   for combo in itertools.product(fillers, repeat=len(free)))
+
     best: list[str] | None = None
     for layer in range(0, names.L + 1):
         size = names.sizes[layer]
@@ -253,7 +273,7 @@ def _sum_range(resolver: Resolver, index: str, body: Expr, env: Mapping[str, str
             if form == "label" and (names.scheme == "layer" or layer == 0 and False):
                 continue
             values = [str(v + 1) if form == "number" else names.neuron(layer, v) for v in range(size)]
-            if all(resolver.resolvable(n, {**env, index: v}) for v in values for n in written):
+            if all(resolvable(n, {**env, index: v}) for v in values for n in written):
                 if best is None or len(values) > len(best):
                     best = values
     if best is None:
