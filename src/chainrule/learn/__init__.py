@@ -12,7 +12,8 @@ from chainrule.learn.conventions import PRESETS, Convention
 from chainrule.learn.descent import Descent, gradient_descent
 from chainrule.learn.explain import Derivation, explain
 from chainrule.learn.naming import Names
+from chainrule.learn.rule import RuleVerdict, check_rule
 from chainrule.learn.trace import Trace, trace
 
-__all__ = ["trace", "Trace", "explain", "Derivation", "check", "Verdict", "gradient_descent", "Descent",
-           "Convention", "PRESETS", "Names"]
+__all__ = ["trace", "Trace", "explain", "Derivation", "check", "Verdict", "check_rule", "RuleVerdict",
+           "gradient_descent", "Descent", "Convention", "PRESETS", "Names"]

@@ -221,8 +221,8 @@ class Checker:
         notes = [f"your alias {a!r} is also a built-in name; your meaning wins in this formula"
                  for a in resolver.collisions]
         common = dict(wrt=d.wrt, target=d.target, formula=formula, parsed=parsed, expected=d.backprop,
-                      numeric=d.numeric, got=float(got[0]), derivation=d, lr=self.lr, notes=notes)
-        pairs = [(float(truth[k]), float(got[k])) for k in range(1, len(got))]
+                      numeric=d.numeric, got=float(got[0]), derivation=d, lr=self.lr, notes=notes,
+                      points=[(float(truth[k]), float(got[k])) for k in range(1, len(got))])
         verdict: Verdict
         circular = self._circular(usage)
         if circular:
@@ -233,7 +233,7 @@ class Checker:
                               mistake="parameter_as_function", detail={"parameter": names.text(weight),
                                                                          "neuron": names.text(neuron)}, **common)
         elif same(got[finite], truth[finite], self.rtol, float(np.max(np.abs(truth[finite])))):
-            verdict = Verdict(True, hint=None, status="correct", points=pairs, **common)
+            verdict = Verdict(True, hint=None, status="correct", **common)
         else:
             at_sample = same(got[:1], truth[:1], self.rtol)
             if at_sample and not usage.names and not usage.partials:

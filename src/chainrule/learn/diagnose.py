@@ -313,6 +313,17 @@ def _search(model: _Model, wrt: str, target: str, got: np.ndarray, tree: Expr,
                       "the weights of the forward pass", {}), model.total(
             lambda k, pos, f: v(new_of(f)) if f in links else None)
         link_layers = sorted({model.parts(f)[0].layer for f in links})
+        for lay in link_layers:  # every weight of a layer with its indices swapped: w_kj for w_jk
+            def swapped(k: int, pos: int, f: str, lay: int = lay) -> np.ndarray | None:
+                if f not in links or model.parts(f)[0].layer != lay:
+                    return None
+                num, den = model.parts(f)
+                return v(names.weight(lay, num.index[0], den.index[0]))
+
+            if names.sizes[lay] == names.sizes[lay - 1]:
+                yield Mistake("wrong_index", f"the weights of layer {lay} with their indices swapped (w_kj where "
+                              "w_jk belongs: the weight from j to k is the one the backward message uses)",
+                              {"layer": lay}), model.total(swapped)
         for lay in link_layers if len(link_layers) > 1 else ():
             yield Mistake("updated_weights", f"the updated weights of layer {lay} (w+) are used in the backward "
                           "pass; backprop uses the weights of the forward pass", {"layer": lay}), model.total(
