@@ -139,7 +139,8 @@ class Verdict:
         from chainrule.learn.render import latex_text
 
         names = self.derivation.names
-        body = ex.render(self._tree, "latex", label=lambda n: _latex_name(names, n)) if self._tree else ""
+        label = self._label or (lambda n: _latex_name(names, n, None))
+        body = ex.render(self._tree, "latex", label=label) if self._tree else ""
         words = latex_text(self._verdict_words())
         hint = f"\\\\\n{latex_text(self.hint)}" if self.hint else ""
         return f"\\[ {names.latex(self.target)} = {body} \\]\n{words}{hint}\n"
@@ -152,17 +153,21 @@ class Verdict:
                 f"</b></p><ul>{rows}</ul></div>")
 
     _tree: Any = field(default=None, repr=False)
+    _label: Any = field(default=None, repr=False)
 
 
-def _latex_name(names: Any, name: str) -> str:
-    if name in names.entries:
-        return names.latex(name)
-    if "/d" in name:
+def _latex_name(names: Any, name: str, resolver: Resolver | None) -> str:
+    """A formula's name in LaTeX: the quantity's own LaTeX form when it is one, else the name as written."""
+    def one(text: str) -> str:
+        quantity = resolver.quantity(text) if resolver is not None else (text if text in names.entries else None)
+        if quantity is not None:
+            return names.latex(quantity)
+        return r"\mathrm{" + text.replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") + "}"
+
+    if name.startswith("d") and "/d" in name:
         a, b = name[1:].split("/d", 1)
-        a_tex = names.latex(a) if a in names.entries else ("E" if a == "E" else a)
-        b_tex = names.latex(b) if b in names.entries else b
-        return rf"\frac{{\partial {a_tex}}}{{\partial {b_tex}}}"
-    return name
+        return rf"\frac{{\partial {one(a) if a != 'E' else 'E'}}}{{\partial {one(b)}}}"
+    return one(name)
 
 
 def _spelled(net: Any, wrt: str, scheme: str, bias: str, aliases: Mapping[str, str] | None) -> str:
@@ -254,6 +259,7 @@ class Checker:
                 verdict = Verdict(False, hint=hint, status="sample" if at_sample else "wrong",
                                   mistake=mistake.key, detail=mistake.detail, **common)
         verdict._tree = tree
+        verdict._label = lambda n: _latex_name(names, n, resolver)
         return verdict
 
     def _circular(self, usage: Any) -> str | None:

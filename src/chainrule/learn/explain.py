@@ -177,8 +177,9 @@ class Derivation:
                 for section in self.sections() for line in section.lines]
 
     def to_latex(self) -> str:
-        return f"% {self.parameter_note()}\n" + render.sections_latex(self.sections(), self.names, self.values,
-                                                                     self.digits) + "\n"
+        note = render.latex_text(self.parameter_note())
+        return (f"\\noindent {note}\n\n" + render.sections_latex(self.sections(), self.names, self.values, self.digits)
+                + "\n")
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
