@@ -4,7 +4,8 @@ The network comes from ``--example mazur``, ``--model FILE`` or ``--layers ...``
 (see :mod:`chainrule.cli.netspec`), the sample from ``--x`` and ``--target``.
 ``--example mazur`` also brings Mazur's conventions (one bias per layer, never updated);
 ``--update``, ``--update-biases``/``--no-update-biases``, ``--bias`` and ``--convention``
-override them. ``check`` exits with 0 when the formula is right, 1 when it is not.
+override them. ``check`` exits with 0 when the formula is right (or the right number typed in),
+1 when it is not, and 2 when the formula or a flag cannot be read (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     explain = subparsers.add_parser("explain", help="dE/d(a weight, bias, net input or output) by the chain rule")
     explain.add_argument("wrt", help="the quantity, e.g. w1, dE/dw1, b_h1, net_h1, delta_h1, out_h1, w_12^(2)")
+    explain.add_argument("--through", metavar="NEURONS",
+                         help="group the paths by the neurons named, e.g. --through j1,j2: "
+                              "dE/dw1 = [paths through j1] + [paths through j2], each summed")
+    explain.add_argument("--lr", type=float, default=0.5, help="learning rate eta of the updated values (default 0.5)")
     _common(explain, formats=FORMATS[:3])
     explain.set_defaults(handler=run_explain)
 
@@ -45,7 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("formula", help="e.g. '(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1'")
     check.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
                        help="your own name for a quantity, e.g. --alias y=target_o1 (repeatable)")
-    _common(check, formats=("text", "json"))
+    check.add_argument("--lr", type=float, default=0.5,
+                       help="learning rate eta that fills the updated weights w5_new (default 0.5, as trace)")
+    check.add_argument("--points", type=int, default=12,
+                       help="random points of the weight, input and target space where the formula must hold "
+                            "(default 12)")
+    _common(check, formats=("text", "json", "markdown", "latex"))
     check.set_defaults(handler=run_check)
 
 
@@ -120,29 +130,31 @@ def run_explain(args: argparse.Namespace) -> int:
 
     net, x, target = _inputs(args)
     result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
-                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"))
+                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr)
     print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
+    if args.through:
+        print("\n" + result.through_text([n for n in args.through.split(",") if n.strip()]))
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
     from chainrule.learn import check
 
-    aliases = {}
+    aliases: dict[str, str] = {}
     for item in args.alias:
         name, sep, quantity = item.partition("=")
         if not sep or not name.strip() or not quantity.strip():
             raise ConfigError(f"--alias expects NAME=QUANTITY such as y=target_o1, got {item!r}")
+        if name.strip() in aliases:
+            raise ConfigError(f"--alias {name.strip()} is given twice ({aliases[name.strip()]} and "
+                              f"{quantity.strip()}); give each name once")
         aliases[name.strip()] = quantity.strip()
+    if args.points < 1 or args.points > 200:
+        raise ConfigError(f"--points must lie in 1..200, got {args.points}")
     net, x, target = _inputs(args)
     verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
-                    bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"))
-    if args.format == "json":
-        import json
-
-        print(json.dumps({"correct": verdict.correct, "quantity": verdict.target, "formula": verdict.formula,
-                          "expected": verdict.expected, "finite_difference": verdict.numeric, "got": verdict.got,
-                          "hint": verdict.hint}, indent=2))
-    else:
-        print(verdict.to_text())
+                    bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
+                    points=args.points)
+    print({"json": verdict.to_json, "markdown": verdict.to_markdown, "latex": verdict.to_latex}.get(
+        args.format, verdict.to_text)())
     return 0 if verdict.correct else 1

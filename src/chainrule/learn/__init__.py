@@ -4,7 +4,7 @@ They read the engine's graph (each layer's tagged net and out tensors), its op a
 loss definitions (f', the loss gradient, their formulas) and its ``backward()``;
 they never define a derivative of their own. See README.md in this package.
 
-``check`` needs SymPy (imported when it runs); the rest needs NumPy alone.
+Everything here needs NumPy alone; ``check`` reads formulas with its own bounded parser.
 """
 
 from chainrule.learn.check import Verdict, check
@@ -12,7 +12,8 @@ from chainrule.learn.conventions import PRESETS, Convention
 from chainrule.learn.descent import Descent, gradient_descent
 from chainrule.learn.explain import Derivation, explain
 from chainrule.learn.naming import Names
+from chainrule.learn.rule import RuleVerdict, check_rule
 from chainrule.learn.trace import Trace, trace
 
-__all__ = ["trace", "Trace", "explain", "Derivation", "check", "Verdict", "gradient_descent", "Descent",
-           "Convention", "PRESETS", "Names"]
+__all__ = ["trace", "Trace", "explain", "Derivation", "check", "Verdict", "check_rule", "RuleVerdict",
+           "gradient_descent", "Descent", "Convention", "PRESETS", "Names"]

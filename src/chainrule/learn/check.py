@@ -1,28 +1,30 @@
-"""``check``: is a hand-derived formula for dE/dq right?
+"""``check``: is a hand-derived formula for dE/dq right, and if not, which mistake is it?
 
-The formula is an expression over named quantities (``(out_o1 - target_o1)*out_o1*(1 -
-out_o1)*out_h1``), read by SymPy's ``parse_expr`` only after every token has been
-checked: numbers, the quantities' names, + - * / ^ ** and parentheses, and calls to
-exp, log, tanh, sqrt, sigmoid, abs, max and min. Nothing else reaches SymPy (no
-attribute access, no other calls), and its evaluator sees no builtins. Constants beyond
-floating point (``9^9^9``, ``1e999999``) are refused and every value is first computed
-in floating point, so no formula can keep SymPy's exact arithmetic busy without end.
+The formula is read as a learner writes it (:mod:`chainrule.learn.formula` for the
+language and its budgets, :mod:`chainrule.learn.judge` for the names: Leibniz partials,
+sigma'(net), sums over a layer, LaTeX). It is then evaluated in floating point at the
+sample and at many random points of the network's whole weight, input and target space
+(:class:`~chainrule.learn.space.Space`), each point's dE/dq computed by the engine's
+``backward()``. The verdict:
 
-The verdict compares the formula's value with backprop's at the sample and at two
-nearby points (perturbed weights and inputs), so a formula that agrees by chance is
-caught. When it is wrong, the hint looks for a flipped sign, a factor 2 or 1/2, a
-missing path of the chain-rule sum (which one), another named quantity the formula
-equals, or one factor too many or too few.
+``correct``
+    equal to backprop at every point: it holds for all weights and inputs.
+``number``
+    a number typed in that equals backprop at this sample (right, but no derivation).
+``sample``
+    equal at this sample only: the formula is a different function.
+``circular``
+    it restates the quantity (its own name, ``dE/dw5``, ``(w5 - w5_new)/eta``).
+``parameter_as_function``
+    a weight written as a function of a neuron (``dw7/dh1``): weights are constants of the pass.
+``wrong``
+    with the mistake that explains it identically (:mod:`chainrule.learn.diagnose`) or ``unknown``.
 """
 
 from __future__ import annotations
 
-import cmath
-import copy
-import itertools
-import math
-import re
-import tokenize
+import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,27 +34,25 @@ import numpy as np
 from chainrule.errors import FormulaError
 from chainrule.learn import expr as ex
 from chainrule.learn.conventions import LossSpec, get_loss_spec
+from chainrule.learn.diagnose import Mistake, diagnose, same
 from chainrule.learn.explain import Derivation, explain
-from chainrule.learn.naming import Names
+from chainrule.learn.formula import FUNCTIONS
+from chainrule.learn.judge import Resolver, evaluate
+from chainrule.learn.space import DEFAULT_POINTS, Space
 
-__all__ = ["Verdict", "check", "parse_formula", "FUNCTIONS"]
+__all__ = ["Verdict", "check", "Checker", "FUNCTIONS"]
 
-#: Functions a formula may call.
-FUNCTIONS = ("exp", "log", "tanh", "sqrt", "sigmoid", "abs", "max", "min")
-_TOKENS = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\*\*|[-+*/^(),])
-""", re.VERBOSE)
-# Seed 002's superscripts: x_1^(2), s_1^(L), delta_1^(L), w_12^(2), w_{1,12}^{(2)}.
-_SUPERSCRIPT = re.compile(r"\b([A-Za-z]+)_\{?([0-9]+(?:,[0-9]+)?)\}?\^\{?\(([0-9]+|L)\)\}?")
-_SQUARED_LOSSES = ("half_squared_error", "squared_error", "mse", "half_mse")
+_HOLDS = "holds for all weights and inputs"
+_SAMPLE = "agrees only at this sample"
 
 
 @dataclass
 class Verdict:
-    """Whether ``formula`` equals dE/d``wrt``; ``hint`` says what may be wrong."""
+    """The judgement of ``formula`` for dE/d``wrt``.
+
+    ``status`` is correct, number, sample, circular, parameter_as_function or wrong;
+    ``mistake`` the key of the mistake (None when right); ``hint`` says it in words.
+    """
 
     correct: bool
     wrt: str
@@ -65,257 +65,235 @@ class Verdict:
     hint: str | None
     derivation: Derivation
     points: list[tuple[float, float]] = field(default_factory=list)
+    status: str = "wrong"
+    mistake: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    lr: float = 0.5
+    notes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.correct
 
+    @property
+    def holds(self) -> str | None:
+        """"holds for all weights and inputs", "agrees only at this sample", or None."""
+        return {"correct": _HOLDS, "sample": _SAMPLE, "number": _SAMPLE}.get(self.status)
+
+    def _verdict_words(self) -> str:
+        return {"correct": f"correct: it {_HOLDS}",
+                "number": "the right number at this sample, typed in: correct here, but a number is not a derivation",
+                "sample": f"not correct: it {_SAMPLE}",
+                "circular": "circular: it restates the quantity instead of deriving it",
+                "parameter_as_function": "not a derivation: a weight is written as a function of a neuron",
+                }.get(self.status, "not correct")
+
+    def _shown(self, value: float) -> str:
+        scale = max(abs(self.expected), 1e-300)
+        tiny = value == 0 or (np.isfinite(value) and abs(value) < 1e-12 * scale)
+        return "0" if tiny else ex.format_number(value, 12)
+
     def to_text(self) -> str:
         names = self.derivation.names
-        verdict = "correct" if self.correct else "not correct"
-        lines = [f"{names.text(self.target)} = {self.formula}: {verdict}",
-                 f"  expected {ex.format_number(self.expected, 12)} (backprop; finite differences "
-                 f"{ex.format_number(self.numeric, 12)}), got {ex.format_number(self.got, 12)}"]
-        if self.points:
-            lines.append(f"  checked at {len(self.points)} nearby points too (perturbed weights and inputs)")
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
+        lines = [f"{names.text(self.target)} = {self.formula}: {self._verdict_words()}"]
+        if self.status == "correct":
+            lines.append(f"  checked against backprop at this sample and at {len(self.points)} random points of the "
+                         "whole weight, input and target space")
+        lines.append(f"  at this sample: backprop {ex.format_number(self.expected, 12)} (finite differences "
+                     f"{ex.format_number(self.numeric, 12)}), the formula {self._shown(self.got)}")
+        if self.mistake:
+            lines.append(f"  mistake ({self.mistake}): {self.hint}")
+        elif self.hint:
+            lines.append(f"  {self.hint}")
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_text()
 
+    def __repr__(self) -> str:
+        return (f"Verdict(status={self.status!r}, mistake={self.mistake!r}, quantity={self.target!r}, "
+                f"formula={self.formula!r})")
 
-def _known(names: Names) -> dict[str, str]:
-    """Every spelling a formula may use -> the ASCII name."""
-    return {spelling: name for spelling, name in names.spellings().items() if re.fullmatch(r"\w+", spelling)}
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready data (the CLI's ``--format json``)."""
+        return {"verdict": self.status, "correct": self.correct, "holds": self.holds, "mistake": self.mistake,
+                "explanation": self.hint, "hint": self.hint, "detail": self.detail,
+                "quantity": self.derivation.names.text(self.target),
+                "formula": self.formula, "read_as": self.parsed, "expected": self.expected,
+                "finite_difference": self.numeric, "got": float(self._shown(self.got)) if np.isfinite(self.got)
+                else None, "random_points": len(self.points), "eta": self.lr, "notes": self.notes}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.derivation.names.text(self.target)}** = `{self.formula}`: {self._verdict_words()}", "",
+                 f"- at this sample: backprop {ex.format_number(self.expected, 12)}, "
+                 f"the formula {self._shown(self.got)}"]
+        if self.hint:
+            lines.append(f"- {'mistake `' + self.mistake + '`: ' if self.mistake else ''}{self.hint}")
+        return "\n".join(lines)
+
+    def to_latex(self) -> str:
+        """The verdict as a LaTeX paragraph: the quantity, the formula as read, the verdict in words."""
+        from chainrule.learn.render import latex_text
+
+        names = self.derivation.names
+        label = self._label or (lambda n: _latex_name(names, n, None))
+        body = ex.render(self._tree, "latex", label=label) if self._tree else ""
+        words = latex_text(self._verdict_words())
+        hint = f"\\\\\n{latex_text(self.hint)}" if self.hint else ""
+        return f"\\[ {names.latex(self.target)} = {body} \\]\n{words}{hint}\n"
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.correct else "#b42318"
+        rows = "".join(f"<li>{html.escape(line.strip())}</li>" for line in self.to_text().splitlines()[1:])
+        return (f"<div><p><code>{html.escape(self.derivation.names.text(self.target))} = "
+                f"{html.escape(self.formula)}</code>: <b style='color:{colour}'>{html.escape(self._verdict_words())}"
+                f"</b></p><ul>{rows}</ul></div>")
+
+    _tree: Any = field(default=None, repr=False)
+    _label: Any = field(default=None, repr=False)
 
 
-def _superscripts(text: str, names: Names) -> str:
-    def replace(match: re.Match) -> str:
-        base, sub, layer = match.groups()
-        layer = str(names.L) if layer == "L" else layer
-        if base == "w":
-            if "," in sub:
-                i, j = sub.split(",")
-            elif len(sub) == 2:
-                i, j = sub
-            else:
-                raise FormulaError(f"cannot read {match.group(0)!r}: write w_ij^(l) with two digits, or w_{{i,j}}^(l)")
-            return f"w_{int(i)}_{int(j)}_{layer}"
-        return f"{base}_{int(sub)}_{layer}"
+def _latex_name(names: Any, name: str, resolver: Resolver | None) -> str:
+    """A formula's name in LaTeX: the quantity's own LaTeX form when it is one, else the name as written."""
+    def one(text: str) -> str:
+        quantity = resolver.quantity(text) if resolver is not None else (text if text in names.entries else None)
+        if quantity is not None:
+            return names.latex(quantity)
+        return r"\mathrm{" + text.replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") + "}"
 
-    return _SUPERSCRIPT.sub(replace, text)
+    if name.startswith("d") and "/d" in name:
+        a, b = name[1:].split("/d", 1)
+        return rf"\frac{{\partial {one(a) if a != 'E' else 'E'}}}{{\partial {one(b)}}}"
+    return one(name)
 
 
-def parse_formula(formula: str, names: Names, aliases: Mapping[str, str] | None = None) -> Any:
-    """The formula as a SymPy expression over the ASCII names (see the module docstring).
+def _spelled(net: Any, wrt: str, scheme: str, bias: str, aliases: Mapping[str, str] | None) -> str:
+    """``wrt`` as the ASCII name explain knows, read with the learner's spellings and aliases."""
+    from chainrule.learn.naming import Names
+    from chainrule.learn.network import read_network
 
-    Raises
-    ------
-    FormulaError
-        Bad syntax, a character or call outside the allowed set, or an unknown name; the
-        message lists the names available.
+    try:
+        network = read_network(net)
+        resolver = Resolver(Names(network.sizes, scheme, bias, network.has_bias), None, aliases)
+    except Exception:  # explain reports a network it cannot follow in its own words
+        return wrt
+    text = str(wrt).replace("∂", "d")
+    if text.startswith("d") and "/d" in text:
+        a, b = text[1:].split("/d", 1)
+        if resolver.partial_kind(a, b) == "total":
+            return resolver.quantity(b) or wrt
+    return resolver.quantity(text) or wrt
+
+
+class Checker:
+    """One network, sample and quantity; judges many formulas against the same points.
+
+    Parameters are those of :func:`check`; building it runs ``explain`` once and the
+    engine once per point.
     """
-    import sympy
-    from sympy.parsing.sympy_parser import (
-        convert_xor,
-        implicit_multiplication,
-        parse_expr,
-        standard_transformations,
-    )
 
-    available = f"names available: {', '.join(names.available())}; functions: {', '.join(FUNCTIONS)}"
-    if not isinstance(formula, str) or not formula.strip():
-        raise FormulaError(f"expected a formula such as 'delta_o1*out_h1', got {formula!r}; {available}")
-    known = _known(names)
-    for alias, name in (aliases or {}).items():
-        if name not in known:
-            raise FormulaError(f"alias {alias!r} names {name!r}, which is not a quantity; {available}")
-        known[alias] = known[name]
-    text = _superscripts(formula.replace("·", "*").replace("−", "-"), names)
-    tokens, pos = [], 0
-    while pos < len(text):
-        match = _TOKENS.match(text, pos)
-        if match is None:
-            raise FormulaError(f"formula {formula!r}: {text[pos]!r} is not allowed (use numbers, names, "
-                               f"+ - * / ^ and parentheses); {available}")
-        pos = match.end()
-        if match.lastgroup != "space":
-            tokens.append((match.lastgroup, match.group()))
-    pieces = []
-    for k, (kind, value) in enumerate(tokens):
-        following = tokens[k + 1][1] if k + 1 < len(tokens) else ""
-        if kind == "name":
-            if value in FUNCTIONS and following == "(":
-                pieces.append("Abs" if value == "abs" else value.capitalize() if value in ("max", "min") else value)
-                continue
-            if value not in known:
-                raise FormulaError(f"formula {formula!r}: unknown name {value!r}; {available}")
-            pieces.append(known[value])
-        else:
-            exponent = value.lower().partition("e")[2] if kind == "number" else ""
-            if exponent and abs(int(exponent)) > 400:  # SymPy would expand the decimal exactly, digit by digit
-                raise FormulaError(f"formula {formula!r}: the number {value} is beyond floating point; {available}")
-            pieces.append(value)
-    symbols = {name: sympy.Symbol(name) for name in set(known.values())}
-    x = sympy.Symbol("x")
-    namespace = {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
-                 "Symbol": sympy.Symbol, "exp": sympy.exp, "log": sympy.log, "tanh": sympy.tanh,
-                 "sqrt": sympy.sqrt, "Abs": sympy.Abs, "Max": sympy.Max, "Min": sympy.Min,
-                 "sigmoid": sympy.Lambda(x, 1 / (1 + sympy.exp(-x))), "__builtins__": {}}
-    transformations = standard_transformations + (implicit_multiplication, convert_xor)
-    try:
-        _refuse_huge_constants(formula, parse_expr(
-            " ".join(pieces), local_dict=symbols, global_dict=_opaque_namespace(), transformations=transformations,
-            evaluate=False), available)
-        return parse_expr(" ".join(pieces), local_dict=symbols, global_dict=namespace,
-                          transformations=transformations)
-    except FormulaError:
-        raise
-    except (SyntaxError, tokenize.TokenError):
-        raise FormulaError(f"cannot read formula {formula!r}: it is not a complete expression (check the "
-                           f"operators and parentheses); {available}") from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise FormulaError(f"cannot read formula {formula!r}: {error}; {available}") from None
+    def __init__(self, net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
+                 names: str = "auto", *, aliases: Mapping[str, str] | None = None, bias: str = "per_neuron",
+                 points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5) -> None:
+        self.spec = get_loss_spec(loss)
+        wrt = _spelled(net, wrt, names, bias, aliases)
+        self.derivation = explain(net, wrt, x, target, self.spec, names, bias=bias, lr=lr)
+        self.names = self.derivation.names
+        self.lr = lr
+        self.space = Space(net, x, target, self.spec, self.names, bias=bias, lr=lr, points=points, seed=seed)
+        self.aliases = dict(aliases or {})
+        self.resolver = Resolver(self.names, self.space, self.aliases)
+        self.rtol = 1e-6 if self.derivation.rtol <= 1e-5 else 1e-3
 
-
-# SymPy computes constant powers exactly (9^9^9 has 370 million digits) and evalf follows
-# towers and nested exps to any size, so neither may see a value beyond floating point.
-_FLOAT_FUNCTIONS: dict[str, Any] = {
-    "exp": cmath.exp, "log": cmath.log, "tanh": cmath.tanh, "sqrt": cmath.sqrt, "Abs": abs,
-    "sigmoid": lambda z: 1 / (1 + cmath.exp(-z)),
-    "Max": lambda *zs: max(z.real for z in zs), "Min": lambda *zs: min(z.real for z in zs),
-}
-
-
-def _opaque_namespace() -> dict[str, Any]:
-    """Parsing names whose functions stay unevaluated, so the formula's tree is built without computing."""
-    import sympy
-
-    return {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational, "Symbol": sympy.Symbol,
-            "Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow, "__builtins__": {},
-            **{name: sympy.Function(name) for name in _FLOAT_FUNCTIONS}}
-
-
-def _float_value(node: Any, values: Mapping[str, float] | None = None) -> complex:
-    """A formula's tree in floating point (OverflowError beyond it); symbols take ``values``."""
-    import sympy
-
-    if node.is_Symbol:
-        return complex(values[str(node)]) if values is not None else complex(math.nan)
-    if node.is_Atom and node.is_number:  # 2, 0.5, 1/3, I, E, pi
-        return complex(node)
-    args = [_float_value(arg, values) for arg in node.args]
-    if isinstance(node, sympy.Add):
-        return complex(sum(args))
-    if isinstance(node, sympy.Mul):
-        return complex(math.prod(args))
-    if isinstance(node, sympy.Pow):
-        return complex(args[0] ** args[1])
-    return complex(_FLOAT_FUNCTIONS[type(node).__name__](*args))
-
-
-def _refuse_huge_constants(formula: str, tree: Any, available: str) -> None:
-    import sympy
-
-    for node in sympy.preorder_traversal(tree):
-        if node.is_Atom or node.free_symbols:
-            continue
+    def judge(self, formula: str) -> Verdict:
+        """The verdict on one formula (FormulaError when it cannot be read)."""
+        d, names, resolver = self.derivation, self.names, self.resolver
+        available = f"{resolver.available()}; functions: {', '.join(FUNCTIONS)}"
         try:
-            value = _float_value(node)
-        except (ZeroDivisionError, ValueError):  # undefined, as 1/0 or log(0): the verdict says so
-            continue
-        except OverflowError:
-            value = complex(math.inf)
-        if not cmath.isfinite(value):
-            raise FormulaError(f"formula {formula!r}: the constant {node} is beyond floating point "
-                               f"(about 1.8e308); {available}")
+            tree = resolver.read(formula)
+            resolver.usage = type(resolver.usage)()
+            got = evaluate(tree, resolver)
+        except FormulaError as error:
+            message = str(error)
+            raise FormulaError(message if "names available" in message else f"{message}; {available}") from None
+        usage = resolver.usage
+        truth = self.space.values[d.target]
+        finite = np.isfinite(truth)
+        parsed = ex.render(tree)
+        notes = [f"your alias {a!r} is also a built-in name; your meaning wins in this formula"
+                 for a in resolver.collisions]
+        common = dict(wrt=d.wrt, target=d.target, formula=formula, parsed=parsed, expected=d.backprop,
+                      numeric=d.numeric, got=float(got[0]), derivation=d, lr=self.lr, notes=notes,
+                      points=[(float(truth[k]), float(got[k])) for k in range(1, len(got))])
+        verdict: Verdict
+        circular = self._circular(usage)
+        if circular:
+            verdict = Verdict(False, hint=circular, status="circular", mistake="circular", **common)
+        elif usage.parameter_functions:
+            weight, neuron = usage.parameter_functions[0]
+            verdict = Verdict(False, hint=self._parameter_note(weight, neuron), status="parameter_as_function",
+                              mistake="parameter_as_function", detail={"parameter": names.text(weight),
+                                                                         "neuron": names.text(neuron)}, **common)
+        elif same(got[finite], truth[finite], self.rtol, float(np.max(np.abs(truth[finite])))):
+            verdict = Verdict(True, hint=None, status="correct", **common)
+        else:
+            at_sample = same(got[:1], truth[:1], self.rtol)
+            if at_sample and not usage.names and not usage.partials:
+                verdict = Verdict(True, hint="a number says nothing about how it was derived; write the formula "
+                                  "to have it checked for all weights and inputs", status="number", **common)
+            else:
+                mistake = (diagnose(names, {k: v[finite] for k, v in self.space.values.items()},
+                                    [p.factors for p in d.paths], self.space.network.layers, self.spec.name, d.wrt,
+                                    d.target, got[finite], tree, self.rtol)
+                           if usage.names or usage.partials else
+                           Mistake("unknown", "a number, not the value of this quantity at this sample"))
+                hint = mistake.text
+                if at_sample:
+                    k = next(k for k in range(1, len(got)) if not same(got[k:k + 1], truth[k:k + 1], self.rtol))
+                    hint = (f"it equals backprop at this sample by coincidence: at a random point backprop gives "
+                            f"{ex.format_number(truth[k])} and the formula {ex.format_number(got[k])}"
+                            + ("" if mistake.key == "unknown" else f"; {mistake.text}"))
+                verdict = Verdict(False, hint=hint, status="sample" if at_sample else "wrong",
+                                  mistake=mistake.key, detail=mistake.detail, **common)
+        verdict._tree = tree
+        verdict._label = lambda n: _latex_name(names, n, resolver)
+        return verdict
 
+    def _circular(self, usage: Any) -> str | None:
+        d, names = self.derivation, self.names
+        entry = names.entries[d.wrt]
+        own = {d.target}
+        if entry.kind in ("weight", "bias"):
+            own.add(names.new(d.wrt))
+        used = usage.names & own
+        if d.wrt in usage.error_partials or used:
+            name = names.text(next(iter(used))) if used else f"dE/d{names.text(d.wrt)}"
+            return (f"the formula uses {name}, which is the quantity itself (or made from it: "
+                    f"{names.text(d.wrt)}+ = {names.text(d.wrt)} - eta*dE/d{names.text(d.wrt)}); a derivation "
+                    f"expresses dE/d{names.text(d.wrt)} through the forward pass and the error")
+        return None
 
-def _evaluate(expression: Any, values: Mapping[str, float]) -> float:
-    """The formula's value; NaN when it is undefined or not real there."""
-    import sympy
-
-    substitution = {symbol: values[str(symbol)] for symbol in expression.free_symbols}
-    if expression.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):  # 1/0, log(0), ...
-        return float("nan")
-    try:
-        if not cmath.isfinite(_float_value(expression, values)):
-            return float("nan")
-    except (OverflowError, ValueError, ZeroDivisionError):
-        return float("nan")
-    except KeyError:  # a function outside the formula vocabulary: SymPy alone decides
-        pass
-    try:
-        result = complex(expression.evalf(subs=substitution))
-    except (TypeError, ValueError, ZeroDivisionError):
-        return float("nan")
-    return result.real if abs(result.imag) <= 1e-12 * max(1.0, abs(result.real)) else float("nan")
-
-
-def _close(a: float, b: float, rtol: float = 1e-6, atol: float = 1e-12) -> bool:
-    return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= atol + rtol * max(abs(a), abs(b)))
-
-
-def _hint(derivation: Derivation, got: float, expected: float, loss: LossSpec) -> str | None:
-    names, values = derivation.names, derivation.values
-    if not np.isfinite(got):
-        return "the formula is undefined here (a log or sqrt of a negative number, or a division by zero)"
-    if _close(got, -expected):
-        return ("the sign is flipped: dE/dout is (out - target) for squared errors, not (target - out); "
-                "the minus of gradient descent belongs to the update, not to the gradient")
-    if expected != 0 and _close(got, 2 * expected):
-        why = (f": with E = {loss.definition.formula.partition(' = ')[2]}, differentiating the square gives a 2 "
-               "that the 1/2 cancels" if loss.name in ("half_squared_error", "half_mse") else "")
-        return "twice the right value, a factor 2 too many" + why
-    if expected != 0 and _close(got, expected / 2):
-        why = (f": E = {loss.definition.formula.partition(' = ')[2]} has no 1/2, so the 2 from differentiating "
-               "the square stays" if loss.name in ("squared_error", "mse") else "")
-        return "half the right value, a factor 1/2 too many" + why
-    paths = derivation.paths
-    if 1 < len(paths):
-        missing = _missing_paths(derivation, got)
-        if missing:
-            described = "; ".join(
-                f"path {k + 1} ({paths[k].label()}): "
-                + ex.render(ex.mul(*(ex.Sym(f) for f in paths[k].factors)), label=names.text)
-                + f" = {ex.format_number(paths[k].value)}" for k in missing)
-            left_out = f"{len(missing)} of its {len(paths)} paths {'is' if len(missing) == 1 else 'are'} left out"
-            return (f"a term of the chain-rule sum is missing: dE/d{names.text(derivation.wrt)} sums over every "
-                    f"path from E back to it, and {left_out}: {described}")
-    candidates = {name: value for name, value in values.items()
-                  if names.entries[name].kind not in ("constant",) and value not in (0.0, 1.0)}
-    for name, value in candidates.items():
-        if name != derivation.target and _close(got, value):
-            return (f"the formula equals {names.text(name)} = {ex.format_number(value)}, "
-                    f"not {names.text(derivation.target)}")
-    if expected != 0 and got != 0:
-        ratio = got / expected
-        for name, value in candidates.items():
-            if _close(ratio, value):
-                return f"one factor too many: the formula is the right value times {names.text(name)}"
-            if _close(ratio, 1 / value):
-                return f"a factor is missing: the formula times {names.text(name)} would be right"
-    return None
-
-
-def _missing_paths(derivation: Derivation, got: float) -> list[int] | None:
-    """The smallest set of paths whose omission from the sum gives ``got``."""
-    values = [p.value for p in derivation.paths]
-    total = sum(values)
-    n = len(values)
-    sizes = range(1, n) if n <= 12 else (1,)
-    for size in sizes:
-        for left_out in itertools.combinations(range(n), size):
-            if _close(got, total - sum(values[k] for k in left_out), rtol=1e-6, atol=1e-15):
-                return list(left_out)
-    return None
+    def _parameter_note(self, weight: str, neuron: str) -> str:
+        names = self.names
+        w = names.entries[weight]
+        if w.kind == "weight":
+            net = names.net(w.layer, w.index[1])
+            below = names.out(w.layer - 1, w.index[0])
+            means = (f"; the factor you mean is d{names.text(net)}/d{names.text(below)} = {names.text(weight)} "
+                     f"(the weight multiplies {names.text(below)} in {names.text(net)})")
+        else:
+            means = ""
+        return (f"{names.text(weight)} is a constant of the forward and backward pass (only the update changes it), "
+                f"so d{names.text(weight)}/d{names.text(neuron)} is not a factor of the chain rule{means}")
 
 
 def check(net: Any, wrt: str, formula: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
           names: str = "auto", *, aliases: Mapping[str, str] | None = None, bias: str = "per_neuron",
-          points: int = 2, seed: int = 0) -> Verdict:
-    """Judge a hand-derived formula for dE/d``wrt`` against backprop.
+          points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5) -> Verdict:
+    """Judge a hand-derived formula for dE/d``wrt`` for all weights and inputs, and name its mistake.
 
     Parameters
     ----------
@@ -323,75 +301,42 @@ def check(net: Any, wrt: str, formula: str, x: Any, target: Any, loss: str | Los
     wrt : str
         The quantity: "w5", "dE/dw5", "delta_o1" (= dE/dnet_o1), "s_1^(2)", ...
     formula : str
-        An expression over named quantities, e.g.
-        ``"(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1"``; ``^`` is a power, and
+        As a learner writes it: ``(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1``,
+        ``dE/dout_h1*dout_h1/dnet_h1*dnet_h1/dw1``, ``sum_k delta_ok*w_{h1,ok}*sigma'(net_h1)*i1``,
+        or LaTeX (``\\frac{\\partial E_{total}}{\\partial out_{o1}} ...``). ``^`` is a power and
         juxtaposition multiplies: ``2(x - y)(1 - x^2)``.
     x, target : array_like
         One sample.
     loss : str
         As for :func:`~chainrule.learn.trace`.
     names : {"auto", "mazur", "layer"}
-        The naming scheme of the formula (seed 002's x_1^(L) under "layer").
+        The naming scheme (Mazur's post extended, or Learning From Data's s_j^(l), x_j^(l)).
     aliases : dict, optional
-        Your own names for quantities, e.g. ``{"z1": "out_o1", "y": "target_o1"}``.
+        Your own names, e.g. ``{"z1": "out_o1", "y": "target_o1"}``.
     points : int
-        Nearby points (perturbed weights and inputs) where the formula must agree too.
+        Random points of the weight, input and target space where the formula must agree too.
+    lr : float
+        The learning rate eta that fills the updated weights ``w5_new`` (as in ``trace``).
 
     Returns
     -------
     Verdict
-        ``correct``, ``expected`` (backprop) vs ``got``, and a ``hint`` when wrong.
 
     Raises
     ------
     FormulaError
-        A formula with bad syntax, a forbidden token or an unknown name.
+        A formula that cannot be read (syntax, a character or name outside the language, a budget).
 
     Examples
     --------
     >>> import chainrule as cr
     >>> from chainrule.learn import check
     >>> net, x, target = cr.examples.mazur()
-    >>> check(net, "w5", "(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1", x, target).correct
-    True
+    >>> v = check(net, "w5", "(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1", x, target)
+    >>> v.status, v.holds
+    ('correct', 'holds for all weights and inputs')
+    >>> check(net, "w1", "delta_h1*i2", x, target).mistake
+    'other_quantity'
     """
-    spec = get_loss_spec(loss)
-    derivation = explain(net, wrt, x, target, spec, names, bias=bias)
-    expression = parse_formula(formula, derivation.names, aliases)
-    got = _evaluate(expression, derivation.values)
-    expected = derivation.backprop
-    # A float32 network's values carry ~1e-7 relative rounding into the formula; its
-    # derivation's tolerance says which precision the network computes in.
-    rtol = 1e-6 if derivation.rtol <= 1e-5 else 1e-4
-    correct = _close(got, expected, rtol)
-    hint = None if correct else _hint(derivation, got, expected, spec)
-    checked: list[tuple[float, float]] = []
-    if correct:
-        rng = np.random.default_rng(seed)
-        for _ in range(points):
-            other, x2, t2 = _nearby(net, x, target, spec, bias, rng)
-            there = explain(other, derivation.wrt, x2, t2, spec, names, bias=bias)
-            checked.append((there.backprop, _evaluate(expression, there.values)))
-            if not _close(checked[-1][1], checked[-1][0], rtol):
-                correct = False
-                hint = (f"it agrees at this sample only by coincidence: at a nearby point (weights and inputs "
-                        f"moved by a few percent) backprop gives {ex.format_number(checked[-1][0])} and the "
-                        f"formula {ex.format_number(checked[-1][1])}")
-                break
-    return Verdict(correct, derivation.wrt, derivation.target, formula, str(expression), expected,
-                   derivation.numeric, got, hint, derivation, checked)
-
-
-def _nearby(net: Any, x: Any, target: Any, loss: LossSpec, bias: str,
-            rng: np.random.Generator) -> tuple[Any, Any, Any]:
-    """A copy of the net with weights, inputs (and squared-error targets) moved by a few percent."""
-    other = copy.deepcopy(net)
-    for name, p in other.named_parameters():
-        # A shared bias moves as one number, so the layer keeps a single bias.
-        shape = (1,) if bias == "shared" and name.endswith("bias") else p.shape
-        p.data = p.data * (1 + 0.05 * rng.standard_normal(shape)) + 0.01 * rng.standard_normal(shape)
-    x = np.asarray(x, dtype=np.float64)
-    x = x * (1 + 0.05 * rng.standard_normal(x.shape)) + 0.01 * rng.standard_normal(x.shape)
-    if loss.name in _SQUARED_LOSSES:
-        target = np.asarray(target, dtype=np.float64) + 0.01 * rng.standard_normal(np.shape(target))
-    return other, x, target
+    checker = Checker(net, wrt, x, target, loss, names, aliases=aliases, bias=bias, points=points, seed=seed, lr=lr)
+    return checker.judge(formula)

@@ -108,6 +108,45 @@ class Derivation:
                 f"of them (net, out, E), so no factor such as d{weight}/d{out} appears: {weight} enters as "
                 f"d{net}/d{out} = {weight}.")
 
+    def through(self, nodes: list[str]) -> list[tuple[str, list[Path], float]]:
+        """The paths grouped by the neurons named (``["j1", "j2"]``): (neuron, its paths, their sum).
+
+        A path through none of them is grouped under "other paths". In a layered network a
+        path passes one neuron per layer, so neurons of one layer split the sum exactly.
+        """
+        known = {p for path in self.paths for p in path.neurons}
+        groups = []
+        for node in nodes:
+            label = node.strip()
+            if label not in known:
+                raise ConfigError(f"no path from E to {self.names.text(self.wrt)} passes {label!r}; the paths pass "
+                                  f"{', '.join(sorted(known)) or 'no neuron'}")
+            mine = [p for p in self.paths if label in p.neurons]
+            groups.append((label, mine, float(sum(p.value for p in mine))))
+        rest = [p for p in self.paths if not any(label.strip() in p.neurons for label in nodes)]
+        if rest:
+            groups.append(("other paths", rest, float(sum(p.value for p in rest))))
+        return groups
+
+    def through_text(self, nodes: list[str]) -> str:
+        """dE/dq = [paths through n1] + [paths through n2] + ..., each summed and evaluated."""
+        groups = self.through(nodes)
+        target = self.names.text(self.target)
+        lines = [f"{target} grouped by {', '.join(n.strip() for n in nodes)}:"]
+        for label, paths, value in groups:
+            terms = "\n      + ".join(ex.render(ex.mul(*(ex.Sym(f) for f in p.factors)), label=self.names.text)
+                                      for p in paths)
+            named = f"dE_{label}/d{self.names.text(self.wrt)}" if label != "other paths" else label
+            lines.append(f"  {named} = [{terms}] = {ex.format_number(value, self.digits)}"
+                         f"   ({len(paths)} path{'s' if len(paths) != 1 else ''})")
+        overlap = sum(len(p) for _, p, _ in groups) - len(self.paths)
+        total = " + ".join(ex.format_number(v, self.digits) for _, _, v in groups)
+        note = (f"; {overlap} path(s) pass more than one of them, so the groups overlap and do not add up"
+                if overlap else "")
+        added = ex.format_number(sum(v for _, _, v in groups), self.digits)
+        lines.append(f"  {target} = {total} = {added} (backprop {ex.format_number(self.backprop, self.digits)}){note}")
+        return "\n".join(lines)
+
     def path_table(self) -> list[str]:
         return [f"path {k}: {p.label()}: "
                 + ex.render(ex.mul(*(ex.Sym(f) for f in p.factors)), label=self.names.text, values=self.values,
@@ -138,8 +177,9 @@ class Derivation:
                 for section in self.sections() for line in section.lines]
 
     def to_latex(self) -> str:
-        return f"% {self.parameter_note()}\n" + render.sections_latex(self.sections(), self.names, self.values,
-                                                                     self.digits) + "\n"
+        note = render.latex_text(self.parameter_note())
+        return (f"\\noindent {note}\n\n" + render.sections_latex(self.sections(), self.names, self.values, self.digits)
+                + "\n")
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -314,7 +354,7 @@ def _finite_difference(network: Network, x: np.ndarray, target: np.ndarray, loss
 
 
 def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
-            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9) -> Derivation:
+            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5) -> Derivation:
     """Derive dE/d``wrt`` for one sample: path sum, delta form, backprop and finite differences.
 
     Parameters
@@ -330,6 +370,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     names : {"auto", "mazur", "layer"}
     bias : {"per_neuron", "shared"}
         "shared" treats each layer's bias as one parameter (Mazur's b1, b2).
+    lr : float
+        The learning rate eta of the updated values (w5+), the same default as ``trace``.
 
     Returns
     -------
@@ -353,8 +395,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)
     entry = resolve_wrt(scheme, wrt)
     reference = read_network(copy.deepcopy(network.module))
-    record = take_step(network, x, target, spec, 1.0, convention)
-    maker = LineMaker(network, scheme, record, spec, 1.0, convention)
+    record = take_step(network, x, target, spec, lr, convention)
+    maker = LineMaker(network, scheme, record, spec, lr, convention)
     values = maker.values()
     link_values(network, scheme, values)
     target_name = {"weight": scheme.grad, "bias": scheme.grad}.get(entry.kind, lambda a: a)(entry.ascii)

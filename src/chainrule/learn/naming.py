@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from chainrule.errors import ConfigError, FormulaError
 
-__all__ = ["Entry", "Names", "SCHEMES"]
+__all__ = ["Entry", "Names", "SCHEMES", "lecture_aliases"]
 
 SCHEMES = ("auto", "mazur", "layer")
 _HIDDEN_LETTERS = "hjklmnpqrstuv"
@@ -320,3 +320,26 @@ class Names:
         new = Entry(f"{ascii_name}_new", f"{text}+", new_latex, "new", layer, index)
         self._keys[("new", ascii_name)] = new.ascii
         self._add(new)
+
+
+def lecture_aliases(names: Names) -> dict[str, str]:
+    """The lecture-note notation of a network with one hidden layer, as aliases.
+
+    Inputs x_i, hidden outputs y_j, outputs z_k, targets zhat_k (subscripts from 1:
+    ``x1``, ``x_1``), the first layer's weights ``wa[i][j]`` and the second's ``wb[j][k]``
+    indexed as the notes' Python lists (from 0: ``wa[0][0]`` is the weight from x_1 to y_1).
+    """
+    if names.L != 2:
+        raise ConfigError(f"the lecture-note notation (x, y, z with wa, wb) has one hidden layer; this network "
+                          f"has {names.L - 1}")
+    aliases: dict[str, str] = {}
+    for letter, layer in (("x", 0), ("y", 1), ("z", 2)):
+        for j in range(names.sizes[layer]):
+            aliases[f"{letter}{j + 1}"] = aliases[f"{letter}_{j + 1}"] = names.out(layer, j)
+    for k in range(names.sizes[2]):
+        aliases[f"zhat{k + 1}"] = aliases[f"zhat_{k + 1}"] = names.target(k)
+    for table, layer in (("wa", 1), ("wb", 2)):
+        for i in range(names.sizes[layer - 1]):
+            for j in range(names.sizes[layer]):
+                aliases[f"{table}[{i}][{j}]"] = names.weight(layer, i, j)
+    return aliases

@@ -110,9 +110,9 @@ def sections_latex(sections: Sequence[Section], names: Names, values: Mapping[st
 
 def latex_text(text: str) -> str:
     """``text`` with LaTeX's special characters escaped, for use outside math."""
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(char, escaped)
-    return text
+    escapes = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "^": r"\^{}",
+               "{": r"\{", "}": r"\}", "$": r"\$", "~": r"\textasciitilde{}"}
+    return "".join(escapes.get(char, char) for char in text)
 
 
 def sections_html(sections: Sequence[Section], names: Names, values: Mapping[str, float], digits: int = 9) -> str:
