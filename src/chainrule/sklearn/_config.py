@@ -154,7 +154,7 @@ def classifier_objective(loss: str, output_activation: Any, y_type: str) -> Obje
     if output == "softmax" and y_type.startswith("multilabel"):
         raise ConfigError("softmax makes the outputs compete (they sum to 1), but multilabel targets may hold "
                           "several labels per sample; use output_activation='sigmoid'")
-    return _pair(loss, output, classifier=True)
+    return pair_objective(loss, output, classifier=True)
 
 
 def regressor_objective(loss: str, output_activation: Any) -> Objective:
@@ -165,10 +165,11 @@ def regressor_objective(loss: str, output_activation: Any) -> Objective:
                                                                                                       "identity")
     else:
         output = "exp" if output_activation == "exp" else activation_name(output_activation)
-    return _pair(loss, output, classifier=False)
+    return pair_objective(loss, output, classifier=False)
 
 
-def _pair(loss: str, output: str, classifier: bool) -> Objective:
+def pair_objective(loss: str, output: str, classifier: bool) -> Objective:
+    """The objective of ``loss`` with the output activation ``output`` (chainrule name, or "exp")."""
     if loss in ("log_loss", "cross_entropy", "cross_entropy_with_logits") and output == "softmax":
         return Objective("softmax", "cross_entropy_with_logits", True, "plain")
     if loss in ("log_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits") and output == "sigmoid":

@@ -200,18 +200,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _objective(self) -> Objective:
         return classifier_objective(self.loss, self.output_activation, self._label_binarizer.y_type_)
 
-    def _two_column_binary(self, objective: Objective) -> bool:
-        return objective.output == "softmax" and self._label_binarizer.y_type_ == "binary"
+    def _two_column_binary(self, output: str) -> bool:
+        """A binary problem with a softmax output: one column per class."""
+        return output == "softmax" and self._label_binarizer.y_type_ == "binary"
 
     def _encode(self, y: np.ndarray, objective: Objective) -> np.ndarray:
         """Binarised labels as targets; a binary softmax output gets one column per class."""
         y = np.asarray(y)
-        if self._two_column_binary(objective):
+        if self._two_column_binary(objective.output):
             y = np.hstack([1 - y, y])
         return y
 
     def _validation_score(self, X: Any, y: np.ndarray, sample_weight: Any) -> float:  # noqa: N803
-        if self._two_column_binary(self._objective_used):
+        if self._two_column_binary(self.out_activation_):
             y = y[:, 1:]
         labels = self._label_binarizer.inverse_transform(y if y.shape[1] > 1 else y.ravel())
         return self._score_with_function(X, labels, sample_weight, accuracy_score)
@@ -222,8 +223,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._predict(X)
 
     def _predict(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
-        out = self._forward(X, check_input)
-        if self._two_column_binary(self._objective_used):
+        out = self._forward_pass_fast(X, check_input)
+        if self._two_column_binary(self.out_activation_):
             out = out[:, 1:]
         if out.shape[1] == 1:
             out = out.ravel()
@@ -236,13 +237,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         (one-vs-rest).
         """
         check_is_fitted(self)
-        out = self._forward(X)
-        if self._two_column_binary(self._objective_used):
+        out = self._forward_pass_fast(X)
+        if self._two_column_binary(self.out_activation_):
             return out
         if out.shape[1] == 1:
             p = out.ravel()
             return np.vstack([1 - p, p]).T
-        if self._label_binarizer.y_type_ == "multiclass" and self._objective_used.output == "sigmoid":
+        if self._label_binarizer.y_type_ == "multiclass" and self.out_activation_ == "logistic":
             total = out.sum(axis=1, keepdims=True)
             return np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]), where=total > 0)
         return out
@@ -322,7 +323,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._predict(X)
 
     def _predict(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
-        out = self._forward(X, check_input)
+        out = self._forward_pass_fast(X, check_input)
         return out.ravel() if out.shape[1] == 1 else out
 
 
