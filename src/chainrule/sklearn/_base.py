@@ -31,6 +31,7 @@ from chainrule.sklearn._lbfgs import fit_lbfgs
 from chainrule.sklearn._network import BatchLoss, glorot_arrays, init_factors
 from chainrule.sklearn._state import NetworkState, output_name
 from chainrule.sklearn._stochastic import fit_stochastic
+from chainrule.threads import fit_threads
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -88,15 +89,23 @@ class BaseMLP(NetworkState, BaseEstimator):
             self._continue(layer_units, objective)
         model = self._network()
         batch_loss = BatchLoss(model, objective, self.alpha, self.l1)
-        if self.solver in STOCHASTIC_SOLVERS:
-            fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
-        else:
-            fit_lbfgs(self, x, y, sample_weight, batch_loss)
+        with fit_threads(layer_units, self._batch_rows(x.shape[0]), self.n_threads) as threads:
+            self.n_threads_ = threads.n
+            if self.solver in STOCHASTIC_SOLVERS:
+                fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
+            else:
+                fit_lbfgs(self, x, y, sample_weight, batch_loss)
         self._network()  # the solvers move the arrays in place, or (early stopping, L-BFGS) replace them
         if not all(all_finite(w) for w in [*self.coefs_, *self.intercepts_]):
             raise DataError("Solver produced non-finite parameter weights. The input data may contain large "
                             "values and need to be preprocessed.")
         return self
+
+    def _batch_rows(self, n_samples: int) -> int:
+        """Rows per product while fitting: the mini-batch, or every sample for L-BFGS."""
+        if self.solver not in STOCHASTIC_SOLVERS:
+            return n_samples
+        return min(200, n_samples) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n_samples))
 
     def _target_dtype(self, first_pass: bool) -> Any:
         if not first_pass:

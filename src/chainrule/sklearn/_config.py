@@ -67,6 +67,7 @@ EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "callbacks": [None, list, tuple],
     "progress": ["boolean"],
     "dtype": [None, StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    "n_threads": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
 }
 
 CLASSIFIER_CONSTRAINTS = {**_BASE_CONSTRAINTS, **EXTRA_CONSTRAINTS, "loss": [StrOptions(set(CLASSIFIER_LOSSES))]}

@@ -92,6 +92,10 @@ _PARAMETERS = """
         Show a progress bar (a line per epoch when not on a terminal).
     dtype : {'float32', 'float64'} or None, default=None
         Precision of the network; None follows X (float32 stays float32, as in scikit-learn).
+    n_threads : int or None, default=None
+        BLAS threads while fitting; -1 for every core. None chooses from the layer sizes and
+        the batch (one thread for small products) unless the environment variable
+        ``CHAINRULE_NUM_THREADS`` sets it; see :mod:`chainrule.threads`.
 """
 
 _ATTRIBUTES = """
@@ -125,6 +129,8 @@ _ATTRIBUTES = """
         Output neurons.
     out_activation_ : str
         The output activation ('identity', 'logistic', 'softmax', 'exp', ...).@classes@
+    n_threads_ : int
+        BLAS threads the last fit ran on (see ``n_threads``).
     n_features_in_ : int
         Features seen in fit.
     feature_names_in_ : ndarray of str
@@ -144,7 +150,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  output_activation: Any = None, loss: str = "log_loss", dropout: float = 0.0, l1: float = 0.0,
-                 callbacks: Any = None, progress: bool = False, dtype: Any = None) -> None:
+                 callbacks: Any = None, progress: bool = False, dtype: Any = None,
+                 n_threads: int | None = None) -> None:
         _store(self, locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:  # noqa: N803
@@ -273,7 +280,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
                  max_fun: int = 15000, output_activation: Any = None, dropout: float = 0.0, l1: float = 0.0,
-                 callbacks: Any = None, progress: bool = False, dtype: Any = None) -> None:
+                 callbacks: Any = None, progress: bool = False, dtype: Any = None,
+                 n_threads: int | None = None) -> None:
         _store(self, locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:  # noqa: N803
