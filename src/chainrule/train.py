@@ -46,6 +46,7 @@ from chainrule.nn import Module
 from chainrule.optim import Optimizer, clip_grad_norm, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
 from chainrule.tensor import Tensor
+from chainrule.threads import fit_threads, layer_sizes_of
 
 __all__ = ["fit", "evaluate", "predict", "History", "FitState", "loss_and_grad_fn", "resolve_loss", "STOP_REASONS"]
 
@@ -375,7 +376,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
         history.stop_reason, history.message = reason, message
 
     try:
-        with _Interrupts() as interrupts:
+        with _Interrupts() as interrupts, fit_threads(layer_sizes_of(model), batch_size):
             while state.epoch < epochs and history.stop_reason == "completed":
                 epoch = state.epoch
                 for cb in cbs:

@@ -18,21 +18,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from chainrule.errors import ChainruleError, ConfigError, DataError, ShapeError
+from chainrule.errors import ChainruleError, ConfigError, DataError
 from chainrule.metrics import all_finite
-from chainrule.nn import Dropout
-from chainrule.sklearn._config import EstimatorParameterError, Objective, check_integral_sizes, hidden_activations
-from chainrule.sklearn._lbfgs import fit_lbfgs
-from chainrule.sklearn._network import (
-    BatchLoss,
-    biases_of,
-    build_network,
-    glorot_init,
-    init_factors,
-    predict_output,
-    weights_of,
+from chainrule.sklearn._config import (
+    EstimatorParameterError,
+    Objective,
+    check_integral_sizes,
+    hidden_activations,
+    pair_objective,
 )
+from chainrule.sklearn._lbfgs import fit_lbfgs
+from chainrule.sklearn._network import BatchLoss, glorot_arrays, init_factors
+from chainrule.sklearn._state import NetworkState, output_name
 from chainrule.sklearn._stochastic import fit_stochastic
+from chainrule.threads import fit_threads
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 
@@ -48,33 +47,10 @@ def data_errors() -> Iterator[None]:
         raise DataError(str(error)) from error
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(NetworkState, BaseEstimator):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`; not for direct use."""
 
     _is_classifier = False
-
-    # ------------------------------------------------------------ weights as scikit-learn shows them
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """W^(l) for each layer l, shape (n_in, n_out): the network's own arrays, not copies."""
-        if "model_" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__} has no coefs_ before fit")
-        return [w.data for w in weights_of(self.model_)]
-
-    @coefs_.setter
-    def coefs_(self, values: list[Any]) -> None:
-        _assign(weights_of(self.model_), values, "coefs_")
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """b^(l) for each layer l, shape (n_out,): the network's own arrays, not copies."""
-        if "model_" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__} has no intercepts_ before fit")
-        return [b.data for b in biases_of(self.model_)]
-
-    @intercepts_.setter
-    def intercepts_(self, values: list[Any]) -> None:
-        _assign(biases_of(self.model_), values, "intercepts_")
 
     # ------------------------------------------------------------ fitting
     def _check_params(self) -> None:
@@ -93,16 +69,9 @@ class BaseMLP(BaseEstimator):
                                  "stochastic.")
         return True
 
-    def _target_dtype(self, first_pass: bool) -> Any:
-        if not first_pass:
-            return self.model_.dtype
-        if self.dtype is not None:
-            return np.dtype(self.dtype)
-        return (np.float64, np.float32)
-
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> BaseMLP:  # noqa: N803
         sizes = check_integral_sizes(self.hidden_layer_sizes)
-        first_pass = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
+        first_pass = "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         x, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=self._target_dtype(first_pass))
         if hasattr(x, "tocsr"):
             x = x.tocsr()
@@ -112,42 +81,53 @@ class BaseMLP(BaseEstimator):
         objective = self._objective()
         y = self._encode(y, objective).astype(x.dtype, copy=False)
         layer_units = [x.shape[1], *sizes, y.shape[1]]
+        self.n_outputs_ = y.shape[1]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(layer_units, objective, x.dtype)
         else:
-            self._check_same_network(layer_units, objective)
-        self.n_outputs_ = y.shape[1]
-        batch_loss = BatchLoss(self.model_, objective, self.alpha, self.l1)
-        if self.solver in STOCHASTIC_SOLVERS:
-            fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
-        else:
-            fit_lbfgs(self, x, y, sample_weight, batch_loss)
-        if not all(all_finite(p.data) for p in self.model_.parameters()):
+            self._continue(layer_units, objective)
+        model = self._network()
+        batch_loss = BatchLoss(model, objective, self.alpha, self.l1)
+        with fit_threads(layer_units, self._batch_rows(x.shape[0]), self.n_threads) as threads:
+            self.n_threads_ = threads.n
+            if self.solver in STOCHASTIC_SOLVERS:
+                fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
+            else:
+                fit_lbfgs(self, x, y, sample_weight, batch_loss)
+        self._network()  # the solvers move the arrays in place, or (early stopping, L-BFGS) replace them
+        if not all(all_finite(w) for w in [*self.coefs_, *self.intercepts_]):
             raise DataError("Solver produced non-finite parameter weights. The input data may contain large "
                             "values and need to be preprocessed.")
         return self
 
+    def _batch_rows(self, n_samples: int) -> int:
+        """Rows per product while fitting: the mini-batch, or every sample for L-BFGS."""
+        if self.solver not in STOCHASTIC_SOLVERS:
+            return n_samples
+        return min(200, n_samples) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n_samples))
+
+    def _target_dtype(self, first_pass: bool) -> Any:
+        if not first_pass:
+            return np.result_type(*self.coefs_, *self.intercepts_)
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return (np.float64, np.float32)
+
     def _initialize(self, layer_units: list[int], objective: Objective, dtype: np.dtype) -> None:
-        """Fresh network and fitted attributes, as scikit-learn's first call to fit sets them."""
+        """Fresh weights and fitted attributes, as scikit-learn's first call to fit sets them."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = layer_units[-1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = objective.out_activation_name
-        self._objective_used = objective
         hidden = hidden_activations(self.activation, len(layer_units) - 2)
-        self.model_ = build_network(layer_units, hidden, objective, dtype, self.dropout)
-        glorot_init(self.model_, init_factors(self.activation, hidden), self._random_state)
-        self.model_.eval()
-        if self.dropout > 0:
-            masks = np.random.default_rng(self.random_state if isinstance(self.random_state, (int, np.integer))
-                                          else self._random_state.randint(np.iinfo(np.int32).max))
-            for module in self.model_.modules():
-                if isinstance(module, Dropout):
-                    module.rng = masks
-        self._best_state = self.model_.state_dict()
-        self._optimizer = self._schedule = None
+        self.coefs_, self.intercepts_ = glorot_arrays(layer_units, init_factors(self.activation, hidden),
+                                                      self._random_state, dtype)
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        for stale in ("_optimizer", "_model", "_model_key", "_coef_indptr", "_intercept_indptr"):
+            self.__dict__.pop(stale, None)  # a fresh fit builds a fresh network (and dropout masks)
         if self.solver in STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -162,24 +142,47 @@ class BaseMLP(BaseEstimator):
                 self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
-    def _check_same_network(self, layer_units: list[int], objective: Objective) -> None:
-        if list(self.model_.sizes) != layer_units:
+    def _continue(self, layer_units: list[int], objective: Objective) -> None:
+        """Check that warm_start or partial_fit can go on from the fitted (or hand-set) attributes.
+
+        Attributes scikit-learn's first fit sets and the stochastic solvers read (``t_``,
+        ``loss_curve_``, ...) take their first-fit values where a user who set ``coefs_`` by
+        hand left them out.
+        """
+        self.__dict__.setdefault("out_activation_", objective.out_activation_name)
+        sizes = self._sizes()
+        if sizes != layer_units:
             raise ConfigError(f"warm_start and partial_fit continue training the same network: it has layer sizes "
-                              f"{self.model_.sizes}, the data and hidden_layer_sizes now ask for {layer_units}")
-        if objective.output != self._objective_used.output:
-            raise ConfigError(f"warm_start and partial_fit keep the output activation "
-                              f"{self._objective_used.output!r}; the parameters now ask for {objective.output!r}")
-        if (self.solver in STOCHASTIC_SOLVERS) and not hasattr(self, "loss_curve_"):
+                              f"{sizes}, the data and hidden_layer_sizes now ask for {layer_units}")
+        if output_name(self.out_activation_) != objective.output:
+            raise ConfigError(f"warm_start and partial_fit keep the output activation {self.out_activation_!r}; "
+                              f"the parameters now ask for {objective.out_activation_name!r}")
+        if self.solver not in STOCHASTIC_SOLVERS:
+            return
+        if "loss_curve_" not in self.__dict__ and "loss_" in self.__dict__:
             raise ConfigError("this estimator was fitted with solver='lbfgs'; warm_start with a stochastic solver "
                               "needs warm_start=False once, or a fresh estimator")
+        defaults = {"n_iter_": 0, "t_": 0, "loss_curve_": [], "_no_improvement_count": 0,
+                    "best_loss_": None if self.early_stopping else np.inf,
+                    "validation_scores_": [] if self.early_stopping else None,
+                    "validation_loss_curve_": [] if self.early_stopping else None,
+                    "best_validation_score_": -np.inf if self.early_stopping else None}
+        for name, value in defaults.items():
+            self.__dict__.setdefault(name, value)
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_ = -np.inf
+        self.__dict__.setdefault("_best_coefs", [np.array(c, copy=True) for c in self.coefs_])
+        self.__dict__.setdefault("_best_intercepts", [np.array(b, copy=True) for b in self.intercepts_])
+
+    def _trained_objective(self) -> Objective:
+        """The loss and output pair the network trains with: ``loss`` and ``out_activation_``."""
+        return pair_objective(self.loss, output_name(self.out_activation_), self._is_classifier)
 
     # ------------------------------------------------------------ prediction
-    def _forward(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
-        """The output layer's values, (n_samples, n_outputs_)."""
-        if check_input:
-            with data_errors():
-                X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)  # noqa: N806
-        return predict_output(self.model_, self._objective_used, X)
+    def _check_X(self, X: Any) -> Any:  # noqa: N802, N803
+        with data_errors():
+            return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
 
     def _score_with_function(self, X: Any, y: Any, sample_weight: Any, score_function: Any) -> float:  # noqa: N803
         y_pred = self._predict(X, check_input=False)
@@ -191,14 +194,3 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _assign(params: list[Any], values: list[Any], what: str) -> None:
-    values = list(values)
-    if len(values) != len(params):
-        raise ShapeError(f"{what} needs {len(params)} arrays, one per layer, got {len(values)}")
-    for i, (p, v) in enumerate(zip(params, values)):
-        array = np.asarray(v)
-        if array.shape != p.data.shape:
-            raise ShapeError(f"{what}[{i}] must have shape {p.data.shape}, got {array.shape}")
-        p.data = array.astype(p.data.dtype, copy=True)

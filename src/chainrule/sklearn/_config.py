@@ -68,6 +68,7 @@ EXTRA_CONSTRAINTS: dict[str, list[Any]] = {
     "callbacks": [None, list, tuple],
     "progress": ["boolean"],
     "dtype": [None, StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    "n_threads": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
 }
 
 CLASSIFIER_CONSTRAINTS = {**_BASE_CONSTRAINTS, **EXTRA_CONSTRAINTS, "loss": [StrOptions(set(CLASSIFIER_LOSSES))]}
@@ -155,7 +156,7 @@ def classifier_objective(loss: str, output_activation: Any, y_type: str) -> Obje
     if output == "softmax" and y_type.startswith("multilabel"):
         raise ConfigError("softmax makes the outputs compete (they sum to 1), but multilabel targets may hold "
                           "several labels per sample; use output_activation='sigmoid'")
-    return _pair(loss, output, classifier=True)
+    return pair_objective(loss, output, classifier=True)
 
 
 def regressor_objective(loss: str, output_activation: Any) -> Objective:
@@ -165,10 +166,11 @@ def regressor_objective(loss: str, output_activation: Any) -> Objective:
         output = "exp" if loss == "poisson" else LOSS_DEFS[probability_form(loss)].canonical_activation
     else:
         output = "exp" if output_activation == "exp" else activation_name(output_activation)
-    return _pair(loss, output, classifier=False)
+    return pair_objective(loss, output, classifier=False)
 
 
-def _pair(loss: str, output: str, classifier: bool) -> Objective:
+def pair_objective(loss: str, output: str, classifier: bool) -> Objective:
+    """The objective of ``loss`` with the output activation ``output`` (chainrule name, or "exp")."""
     if loss in ("log_loss", "cross_entropy", "cross_entropy_with_logits") and output == "softmax":
         return Objective("softmax", "cross_entropy_with_logits", True, "plain")
     if loss in ("log_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits") and output == "sigmoid":

@@ -92,6 +92,10 @@ _PARAMETERS = """
         Show a progress bar (a line per epoch when not on a terminal).
     dtype : {'float32', 'float64'} or None, default=None
         Precision of the network; None follows X (float32 stays float32, as in scikit-learn).
+    n_threads : int or None, default=None
+        BLAS threads while fitting; -1 for every core. None chooses from the layer sizes and
+        the batch (one thread for small products) unless the environment variable
+        ``CHAINRULE_NUM_THREADS`` sets it; see :mod:`chainrule.threads`.
 """
 
 _ATTRIBUTES = """
@@ -125,6 +129,8 @@ _ATTRIBUTES = """
         Output neurons.
     out_activation_ : str
         The output activation ('identity', 'logistic', 'softmax', 'exp', ...).@classes@
+    n_threads_ : int
+        BLAS threads the last fit ran on (see ``n_threads``).
     n_features_in_ : int
         Features seen in fit.
     feature_names_in_ : ndarray of str
@@ -144,7 +150,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  output_activation: Any = None, loss: str = "log_loss", dropout: float = 0.0, l1: float = 0.0,
-                 callbacks: Any = None, progress: bool = False, dtype: Any = None) -> None:
+                 callbacks: Any = None, progress: bool = False, dtype: Any = None,
+                 n_threads: int | None = None) -> None:
         _store(self, locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:  # noqa: N803
@@ -200,18 +207,19 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _objective(self) -> Objective:
         return classifier_objective(self.loss, self.output_activation, self._label_binarizer.y_type_)
 
-    def _two_column_binary(self, objective: Objective) -> bool:
-        return objective.output == "softmax" and self._label_binarizer.y_type_ == "binary"
+    def _two_column_binary(self, output: str) -> bool:
+        """A binary problem with a softmax output: one column per class."""
+        return output == "softmax" and self._label_binarizer.y_type_ == "binary"
 
     def _encode(self, y: np.ndarray, objective: Objective) -> np.ndarray:
         """Binarised labels as targets; a binary softmax output gets one column per class."""
         y = np.asarray(y)
-        if self._two_column_binary(objective):
+        if self._two_column_binary(objective.output):
             y = np.hstack([1 - y, y])
         return y
 
     def _validation_score(self, X: Any, y: np.ndarray, sample_weight: Any) -> float:  # noqa: N803
-        if self._two_column_binary(self._objective_used):
+        if self._two_column_binary(self.out_activation_):
             y = y[:, 1:]
         labels = self._label_binarizer.inverse_transform(y if y.shape[1] > 1 else y.ravel())
         return self._score_with_function(X, labels, sample_weight, accuracy_score)
@@ -222,8 +230,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._predict(X)
 
     def _predict(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
-        out = self._forward(X, check_input)
-        if self._two_column_binary(self._objective_used):
+        out = self._forward_pass_fast(X, check_input)
+        if self._two_column_binary(self.out_activation_):
             out = out[:, 1:]
         if out.shape[1] == 1:
             out = out.ravel()
@@ -236,13 +244,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         (one-vs-rest).
         """
         check_is_fitted(self)
-        out = self._forward(X)
-        if self._two_column_binary(self._objective_used):
+        out = self._forward_pass_fast(X)
+        if self._two_column_binary(self.out_activation_):
             return out
         if out.shape[1] == 1:
             p = out.ravel()
             return np.vstack([1 - p, p]).T
-        if self._label_binarizer.y_type_ == "multiclass" and self._objective_used.output == "sigmoid":
+        if self._label_binarizer.y_type_ == "multiclass" and self.out_activation_ == "logistic":
             total = out.sum(axis=1, keepdims=True)
             return np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]), where=total > 0)
         return out
@@ -272,7 +280,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
                  max_fun: int = 15000, output_activation: Any = None, dropout: float = 0.0, l1: float = 0.0,
-                 callbacks: Any = None, progress: bool = False, dtype: Any = None) -> None:
+                 callbacks: Any = None, progress: bool = False, dtype: Any = None,
+                 n_threads: int | None = None) -> None:
         _store(self, locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:  # noqa: N803
@@ -322,7 +331,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._predict(X)
 
     def _predict(self, X: Any, check_input: bool = True) -> np.ndarray:  # noqa: N803
-        out = self._forward(X, check_input)
+        out = self._forward_pass_fast(X, check_input)
         return out.ravel() if out.shape[1] == 1 else out
 
 

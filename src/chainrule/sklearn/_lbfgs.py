@@ -15,7 +15,7 @@ from chainrule.sklearn._network import BatchLoss, pack, unpack
 
 
 def fit_lbfgs(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | None, batch_loss: BatchLoss) -> None:
-    """Train ``est.model_`` with L-BFGS-B; sets ``n_iter_`` and ``loss_``, warns when it does not converge.
+    """Train the network with L-BFGS-B; sets ``n_iter_`` and ``loss_``, warns when it does not converge.
 
     x: (n_samples, n_features) in the model's dtype (sparse input is made dense
     once); y: (n_samples, n_outputs) encoded targets.
@@ -23,7 +23,8 @@ def fit_lbfgs(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | None,
     import scipy.optimize
     from sklearn.utils.optimize import _check_optimize_result
 
-    model = est.model_
+    model = batch_loss.model
+    est._set_indptr(list(model.sizes))
     x = x.toarray() if hasattr(x, "toarray") else x
 
     def loss_and_grad(vector: np.ndarray) -> tuple[float, np.ndarray]:
@@ -41,4 +42,4 @@ def fit_lbfgs(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | None,
         model.eval()
     est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
     est.loss_ = float(result.fun)
-    unpack(model, result.x)
+    est._unpack(result.x)  # as scikit-learn: coefs_ and intercepts_ become views of the optimum

@@ -15,23 +15,23 @@ from typing import Any
 import numpy as np
 
 from chainrule.losses import get_loss
-from chainrule.nn import MLP, Activation, FunctionActivation, Parameter, Sequential
+from chainrule.nn import MLP, Activation, FunctionActivation, Linear, Parameter, Sequential
 from chainrule.sklearn._config import Objective, activation_name
 from chainrule.tensor import Tensor, no_grad
 from chainrule.train import loss_and_grad_fn
 
 
-def build_network(layer_units: Sequence[int], hidden: Sequence[Any], objective: Objective,
+def build_network(layer_units: Sequence[int], hidden: Sequence[Any], output: str,
                   dtype: np.dtype, dropout: float = 0.0, seed: np.random.Generator | None = None) -> MLP:
-    """An MLP with zero weights; ``glorot_init`` gives them scikit-learn's values.
+    """An MLP with zero weights; the estimator binds ``coefs_`` and ``intercepts_`` to it.
 
-    Poisson's log link is applied at prediction (``predict_output``): the network ends
-    in identity and its output is net = log(rate).
+    ``output`` is the output activation's chainrule name. Poisson's log link ("exp") is
+    applied at prediction (``predict_output``): the network ends in identity and its
+    output is net = log(rate).
     """
     modules = [copy.deepcopy(h) if isinstance(h, (Activation, FunctionActivation)) else h for h in hidden]
-    output = "identity" if objective.output == "exp" else objective.output
-    return MLP(list(layer_units), activation=modules, output_activation=output, init="zeros", seed=seed,
-               dtype=dtype, dropout=dropout)
+    return MLP(list(layer_units), activation=modules, output_activation="identity" if output == "exp" else output,
+               init="zeros", seed=seed, dtype=dtype, dropout=dropout)
 
 
 def init_factors(activation: Any, hidden: Sequence[str | Activation]) -> list[float]:
@@ -49,19 +49,20 @@ def init_factors(activation: Any, hidden: Sequence[str | Activation]) -> list[fl
     return [factor(activation)] * (len(hidden) + 1)
 
 
-def glorot_init(model: MLP, factors: Sequence[float], random_state: np.random.RandomState) -> None:
-    """scikit-learn's initialisation, draw for draw.
+def glorot_arrays(layer_units: Sequence[int], factors: Sequence[float], random_state: np.random.RandomState,
+                  dtype: np.dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """scikit-learn's initialisation, draw for draw: the lists ``coefs_`` and ``intercepts_``.
 
     For each layer in turn, W (fan_in, fan_out) and then b (fan_out,) are drawn from
     U(-a, a), a = sqrt(c / (fan_in + fan_out)), with scikit-learn's ``RandomState``; so the
     same ``random_state`` gives the same numbers as scikit-learn's MLP.
     """
-    for (linear, _), c in zip(model.layers(), factors):
-        bound = math.sqrt(c / (linear.n_in + linear.n_out))
-        weight = random_state.uniform(-bound, bound, (linear.n_in, linear.n_out))
-        bias = random_state.uniform(-bound, bound, linear.n_out)
-        linear.weight.data = weight.astype(model.dtype, copy=False)
-        linear.bias.data = bias.astype(model.dtype, copy=False)
+    coefs, intercepts = [], []
+    for fan_in, fan_out, c in zip(layer_units[:-1], layer_units[1:], factors):
+        bound = math.sqrt(c / (fan_in + fan_out))
+        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+        intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+    return coefs, intercepts
 
 
 def weights_of(model: MLP) -> list[Parameter]:
@@ -154,6 +155,31 @@ class BatchLoss:
         n = x.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         return value + l2_penalty(self.weights, self.alpha, n) + l1_penalty(self.weights, self.l1, n)
 
+    def trace(self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+              ) -> tuple[float, list[np.ndarray], list[Tensor]]:
+        """The pass of ``__call__`` through the graph, keeping every layer: (E_B, inputs, nets).
+
+        inputs[l] (batch, n_l) is the input of layer l (x first); nets[l] the Tensor
+        net^(l) = inputs[l] W^(l) + b^(l), whose ``.grad`` holds dL_B/dnet^(l) after the call;
+        parameter gradients (penalties included) are in ``.grad`` as after ``__call__``.
+        """
+        for p in self.model.parameters():
+            p.grad = None
+        a = Tensor(_dense(x))
+        inputs: list[np.ndarray] = []
+        nets: list[Tensor] = []
+        for module in self.network:
+            if isinstance(module, Linear):
+                inputs.append(a.data)
+            a = module(a)
+            if isinstance(module, Linear):
+                nets.append(a)
+        loss = self.loss_fn(a, y, sample_weight)
+        loss.backward()
+        value = self._reported(float(loss.item()), y, sample_weight)
+        n = x.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        return value + l2_penalty(self.weights, self.alpha, n) + l1_penalty(self.weights, self.l1, n), inputs, nets
+
     def evaluate(self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """The data loss L on (x, y) in evaluation mode, without penalties or gradients."""
         was_training = self.model.training
@@ -182,10 +208,41 @@ def _dense(x: Any) -> np.ndarray:
     return x.toarray() if hasattr(x, "toarray") else x
 
 
-def predict_output(model: MLP, objective: Objective, x: Any) -> np.ndarray:
+def layer_values(model: MLP, output: str, x: Any) -> list[np.ndarray]:
+    """The value of every layer for x (batch, n_in), in evaluation mode: [x, out^(1), ..., out^(L)].
+
+    out^(l) is layer l's output after its activation (scikit-learn's ``activations``);
+    the last is the network's output, exp(net) for Poisson's log link.
+    """
+    values = [x]
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            a = Tensor(np.asarray(_dense(x), dtype=model.dtype))
+            for i, module in enumerate(model.modules_list):
+                if isinstance(module, Linear) and i > 0:
+                    values.append(a.data)
+                a = module(a)
+    finally:
+        model.train(was_training)
+    values.append(_link(a.data, output))
+    return values
+
+
+def _link(out: np.ndarray, output: str) -> np.ndarray:
+    if output != "exp":
+        return out
+    with np.errstate(over="ignore", under="ignore"):
+        return np.exp(out)
+
+
+def predict_output(model: MLP, output: str, x: Any) -> np.ndarray:
     """The network's output for x (batch, n_in), in evaluation mode: (batch, n_out).
 
-    Sparse input is multiplied in dense blocks of rows.
+    ``output`` is the output activation's chainrule name ("exp": the network gives
+    net = log(rate) and exp is applied here). Sparse input is multiplied in dense
+    blocks of rows.
     """
     was_training = model.training
     model.eval()
@@ -199,7 +256,4 @@ def predict_output(model: MLP, objective: Objective, x: Any) -> np.ndarray:
                 out = model(Tensor(np.asarray(x, dtype=model.dtype))).data
     finally:
         model.train(was_training)
-    if objective.output == "exp":
-        with np.errstate(over="ignore", under="ignore"):
-            out = np.exp(out)
-    return out
+    return _link(out, output)
