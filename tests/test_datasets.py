@@ -145,7 +145,7 @@ def test_corrupt_byte_fails_md5(test_copy):
 def test_fashion_file_passed_as_mnist_is_named(shared_data, test_copy):
     for name in TEST_FILES:
         shutil.copy(shared_data / "fashion-mnist" / name, test_copy / name)
-    with pytest.raises(DataError, match="found the Fashion-MNIST file t10k-images-idx3-ubyte.gz, not MNIST"):
+    with pytest.raises(DataError, match="expected MNIST's t10k-images-idx3-ubyte.gz, found Fashion-MNIST's file"):
         datasets.load_mnist(test_copy, split="test")
 
 

@@ -136,7 +136,7 @@ def test_classifier_probabilities_and_original_labels(case, dtype):
     n_classes, labels, params = CLASSIFIER_CASES[case]
     x, y = blobs(n_classes, labels, dtype)
     clf = MLPClassifier((6, 5), solver="lbfgs", max_iter=60, random_state=0, **params).fit(x, y)
-    label, proba = run(to_onnx(clf), x)
+    label, proba = run(to_onnx(clf, dtype=dtype), x)
     assert proba.dtype == dtype
     assert scaled_difference(proba, clf.predict_proba(x)) <= TOLERANCE[dtype]
     np.testing.assert_array_equal(label, clf.predict(x))

@@ -149,7 +149,7 @@ def estimator_parts(estimator: Any) -> tuple[Module, Head]:
         When the estimator is not fitted.
     """
     name = type(estimator).__name__
-    if "model_" not in vars(estimator):
+    if "coefs_" not in vars(estimator):
         raise ConfigError(f"this {name} is not fitted: call fit(X, y) before exporting it")
     model = estimator.model_
     n_outputs = int(estimator.n_outputs_)
