@@ -232,3 +232,72 @@ def test_activation_attributes_are_checked_by_the_registry_schema_everywhere():
     for name, op in cr.ops.ACTIVATIONS.items():
         module = cr.nn.make_activation(name)
         assert module.name == name and cr.nn._auto_init(module) == op.init
+
+
+# ------------------------------------------------------------------ one flat parameter buffer
+def _unflattened_copy(net):
+    """The same network with each parameter in its own array (no flat buffer)."""
+    copy = cr.Sequential(*[m for m in cr.MLP(net.sizes, activation="tanh", output_activation="softmax", seed=1)])
+    for (_, mine), (_, theirs) in zip(copy.named_parameters(), net.named_parameters()):
+        mine.data = theirs.data.copy()
+    return copy
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda m: cr.optim.SGD(m, lr=0.3),
+    lambda m: cr.optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda m: cr.optim.SGD(m, lr=0.1, momentum=0.9, momentum_form="sklearn"),
+    lambda m: cr.optim.Adam(m, lr=0.01, amsgrad=True),
+    lambda m: cr.optim.AdamW(m, lr=0.01),
+    lambda m: cr.optim.RMSprop(m, lr=0.01, momentum=0.5, centered=True),
+    lambda m: cr.optim.Adagrad(m, lr=0.1, lr_decay=0.01),
+])
+def test_updating_the_flat_buffer_moves_every_weight_as_updating_each_parameter(optimizer):
+    net = cr.MLP([4, 6, 3], activation="tanh", output_activation="softmax", seed=0)
+    flat = net[0].weight.data.base
+    assert flat is not None and all(p.data.base is flat for p in net.parameters())
+    other = _unflattened_copy(net)
+    assert all(p.data.base is None for p in other.parameters())
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    opt_flat, opt_each = optimizer(net), optimizer(other)
+    for model, opt in ((net, opt_flat), (other, opt_each)):
+        cr.fit(model, x, y, optimizer=opt, epochs=3, batch_size=8, seed=0, progress=False)
+    assert opt_flat._flat is not None and opt_each._flat is None  # the two paths were taken
+    for (name, a), (_, b) in zip(net.named_parameters(), other.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+        assert a.data.base is flat  # still views after training
+    saved_flat, saved_each = opt_flat.state_dict(), opt_each.state_dict()
+    assert saved_flat.keys() == saved_each.keys()
+    for key in saved_flat:
+        np.testing.assert_array_equal(saved_flat[key], saved_each[key], err_msg=key)
+
+
+def test_a_parameter_replaced_or_without_gradient_falls_back_to_each_parameter():
+    from chainrule.train import loss_and_grad_fn
+
+    net, x, target = cr.examples.mazur()
+    step = loss_and_grad_fn(net, "half_squared_error")
+    opt = cr.optim.Adam(net, lr=0.1)
+    reference = [cr.Parameter(p.data.copy()) for p in net.parameters()]
+    ref_opt = cr.optim.Adam(reference, lr=0.1)
+
+    def both(skip=None):
+        step(x, target)
+        if skip is not None:
+            net.parameters()[skip].grad = None
+        for p, q in zip(reference, net.parameters()):
+            p.grad = None if q.grad is None else q.grad.copy()
+        opt.step()
+        ref_opt.step()
+        for p, q in zip(reference, net.parameters()):
+            np.testing.assert_array_equal(p.data, q.data)
+
+    both()
+    assert opt._flat is not None
+    net[0].bias.data = net[0].bias.data.copy()  # a new array: out of the flat buffer
+    both()
+    assert opt._flat is None
+    both(skip=3)  # a missing gradient is skipped, so the step counts now differ
+    both()
+    assert opt.state[3]["step"] == 3 and opt.state[0]["step"] == 4
