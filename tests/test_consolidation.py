@@ -301,3 +301,79 @@ def test_a_parameter_replaced_or_without_gradient_falls_back_to_each_parameter()
     both(skip=3)  # a missing gradient is skipped, so the step counts now differ
     both()
     assert opt.state[3]["step"] == 3 and opt.state[0]["step"] == 4
+
+
+# ------------------------------------------------------------------ the command line and Python, same network
+MAZUR_WEIGHTS = "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55"
+
+
+def _python_mazur():
+    return cr.examples.mazur()[0]
+
+
+def _python(sizes, activation="sigmoid", output=None, seed=0, load=None):
+    net = cr.MLP(sizes, activation=activation, output_activation=output, seed=seed)
+    if load is not None:
+        net.load_state_dict(load)
+    return net
+
+
+CLI_SPELLINGS = {
+    "example": (["--example", "mazur"], _python_mazur),
+    "flags": (["--layers", "2,2,2", "--activation", "sigmoid", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.6"],
+              _python_mazur),
+    "flags_by_layer": (["--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
+                        "--biases", "0.35;0.6"], _python_mazur),
+    "flags_per_neuron_biases": (["--layers", "2,2,2", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.35,0.6,0.6"],
+                                _python_mazur),
+    "random_tanh_linear": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "identity",
+                            "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
+    # Without --output-activation the command line's output takes the hidden activation, as the worked examples do.
+    "random_relu_default_output": (["--layers", "2,3,1", "--activation", "relu"],
+                                   lambda: _python([2, 3, 1], "relu", "relu")),
+    "random_softmax": (["--layers", "2,2", "--output-activation", "softmax", "--seed", "3"],
+                       lambda: _python([2, 2], output="softmax", seed=3)),
+}
+
+
+def _parsed(argv):
+    import argparse
+
+    from chainrule.cli import netspec
+
+    parser = argparse.ArgumentParser()
+    netspec.add_network_arguments(parser)
+    netspec.add_sample_arguments(parser)
+    return netspec.network_from_args(parser.parse_args(argv))[0]
+
+
+@pytest.mark.parametrize("spelling", list(CLI_SPELLINGS))
+def test_each_command_line_spelling_builds_the_network_of_its_python_call(spelling):
+    argv, python = CLI_SPELLINGS[spelling]
+    from_cli, from_python = _parsed(argv), python()
+    assert [v.name for v in from_cli.layers()] == [v.name for v in from_python.layers()]
+    cli_params, python_params = dict(from_cli.named_parameters()), dict(from_python.named_parameters())
+    assert cli_params.keys() == python_params.keys()
+    for name, p in cli_params.items():
+        np.testing.assert_array_equal(p.data, python_params[name].data, err_msg=name)
+
+
+def test_a_saved_model_reads_back_as_the_network_saved(tmp_path):
+    net = _python([3, 4, 2], "tanh", "softmax", seed=2)
+    path = cr.save(net, tmp_path / "net.safetensors")
+    from_cli = _parsed(["--model", str(path)])
+    for (name, p), (_, q) in zip(from_cli.named_parameters(), net.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+@pytest.mark.parametrize("spelling", ["flags", "random_tanh_linear", "random_relu_default_output"])
+def test_explain_gives_the_same_numbers_on_the_command_line_and_in_python(spelling, capsys):
+    argv, python = CLI_SPELLINGS[spelling]
+    net = python()
+    n_in, n_out = net.layers()[0].linear.n_in, net.layers()[-1].linear.n_out
+    x, target = np.linspace(0.05, 0.1 * n_in, n_in), np.linspace(0.9, 0.1, n_out)
+    sample = ["--x", ",".join(map(repr, x.tolist())), "--target", ",".join(map(repr, target.tolist()))]
+    code = main(["explain", "w1", *argv, *sample])
+    cli = capsys.readouterr().out
+    # Every explained number is printed (9 significant digits): the two texts are the same text.
+    assert code == 0 and cli.strip() == cr.explain(net, "w1", x, target).to_text().strip()
