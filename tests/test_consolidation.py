@@ -217,6 +217,10 @@ def test_evaluating_restores_the_mode_even_after_an_error():
         assert not any(m.training for m in net.modules())
         raise RuntimeError
     assert all(m.training for m in net.modules())
+    net[2].eval()  # a mixed model comes back mixed
+    with net.evaluating():
+        pass
+    assert [m.training for m in net.modules()] == [True, True, True, False, True, True]
 
 
 def test_activation_attributes_are_checked_by_the_registry_schema_everywhere():

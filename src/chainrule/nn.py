@@ -100,7 +100,7 @@ class Module:
 
     @contextmanager
     def evaluating(self) -> Iterator[Module]:
-        """Evaluation mode (dropout off) inside a ``with`` block; the previous mode comes back after.
+        """Evaluation mode (dropout off) inside a ``with`` block; every module's previous mode comes back after.
 
         >>> import chainrule as cr
         >>> net = cr.MLP([2, 1], dropout=0.0)
@@ -110,12 +110,13 @@ class Module:
         >>> net.training
         True
         """
-        was_training = self.training
+        modes = [(m, m.training) for m in self.modules()]  # each module's own, a mixed model stays mixed
         self.eval()
         try:
             yield self
         finally:
-            self.train(was_training)
+            for module, training in modes:
+                module.training = training
 
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient."""
