@@ -217,6 +217,10 @@ def test_evaluating_restores_the_mode_even_after_an_error():
         assert not any(m.training for m in net.modules())
         raise RuntimeError
     assert all(m.training for m in net.modules())
+    net[2].eval()  # a mixed model comes back mixed
+    with net.evaluating():
+        pass
+    assert [m.training for m in net.modules()] == [True, True, True, False, True, True]
 
 
 def test_activation_attributes_are_checked_by_the_registry_schema_everywhere():
@@ -232,3 +236,148 @@ def test_activation_attributes_are_checked_by_the_registry_schema_everywhere():
     for name, op in cr.ops.ACTIVATIONS.items():
         module = cr.nn.make_activation(name)
         assert module.name == name and cr.nn._auto_init(module) == op.init
+
+
+# ------------------------------------------------------------------ one flat parameter buffer
+def _unflattened_copy(net):
+    """The same network with each parameter in its own array (no flat buffer)."""
+    copy = cr.Sequential(*[m for m in cr.MLP(net.sizes, activation="tanh", output_activation="softmax", seed=1)])
+    for (_, mine), (_, theirs) in zip(copy.named_parameters(), net.named_parameters()):
+        mine.data = theirs.data.copy()
+    return copy
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda m: cr.optim.SGD(m, lr=0.3),
+    lambda m: cr.optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda m: cr.optim.SGD(m, lr=0.1, momentum=0.9, momentum_form="sklearn"),
+    lambda m: cr.optim.Adam(m, lr=0.01, amsgrad=True),
+    lambda m: cr.optim.AdamW(m, lr=0.01),
+    lambda m: cr.optim.RMSprop(m, lr=0.01, momentum=0.5, centered=True),
+    lambda m: cr.optim.Adagrad(m, lr=0.1, lr_decay=0.01),
+])
+def test_updating_the_flat_buffer_moves_every_weight_as_updating_each_parameter(optimizer):
+    net = cr.MLP([4, 6, 3], activation="tanh", output_activation="softmax", seed=0)
+    flat = net[0].weight.data.base
+    assert flat is not None and all(p.data.base is flat for p in net.parameters())
+    other = _unflattened_copy(net)
+    assert all(p.data.base is None for p in other.parameters())
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    opt_flat, opt_each = optimizer(net), optimizer(other)
+    for model, opt in ((net, opt_flat), (other, opt_each)):
+        cr.fit(model, x, y, optimizer=opt, epochs=3, batch_size=8, seed=0, progress=False)
+    assert opt_flat._flat is not None and opt_each._flat is None  # the two paths were taken
+    for (name, a), (_, b) in zip(net.named_parameters(), other.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+        assert a.data.base is flat  # still views after training
+    saved_flat, saved_each = opt_flat.state_dict(), opt_each.state_dict()
+    assert saved_flat.keys() == saved_each.keys()
+    for key in saved_flat:
+        np.testing.assert_array_equal(saved_flat[key], saved_each[key], err_msg=key)
+
+
+def test_a_parameter_replaced_or_without_gradient_falls_back_to_each_parameter():
+    from chainrule.train import loss_and_grad_fn
+
+    net, x, target = cr.examples.mazur()
+    step = loss_and_grad_fn(net, "half_squared_error")
+    opt = cr.optim.Adam(net, lr=0.1)
+    reference = [cr.Parameter(p.data.copy()) for p in net.parameters()]
+    ref_opt = cr.optim.Adam(reference, lr=0.1)
+
+    def both(skip=None):
+        step(x, target)
+        if skip is not None:
+            net.parameters()[skip].grad = None
+        for p, q in zip(reference, net.parameters()):
+            p.grad = None if q.grad is None else q.grad.copy()
+        opt.step()
+        ref_opt.step()
+        for p, q in zip(reference, net.parameters()):
+            np.testing.assert_array_equal(p.data, q.data)
+
+    both()
+    assert opt._flat is not None
+    net[0].bias.data = net[0].bias.data.copy()  # a new array: out of the flat buffer
+    both()
+    assert opt._flat is None
+    both(skip=3)  # a missing gradient is skipped, so the step counts now differ
+    both()
+    assert opt.state[3]["step"] == 3 and opt.state[0]["step"] == 4
+
+
+# ------------------------------------------------------------------ the command line and Python, same network
+MAZUR_WEIGHTS = "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55"
+
+
+def _python_mazur():
+    return cr.examples.mazur()[0]
+
+
+def _python(sizes, activation="sigmoid", output=None, seed=0, load=None):
+    net = cr.MLP(sizes, activation=activation, output_activation=output, seed=seed)
+    if load is not None:
+        net.load_state_dict(load)
+    return net
+
+
+CLI_SPELLINGS = {
+    "example": (["--example", "mazur"], _python_mazur),
+    "flags": (["--layers", "2,2,2", "--activation", "sigmoid", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.6"],
+              _python_mazur),
+    "flags_by_layer": (["--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
+                        "--biases", "0.35;0.6"], _python_mazur),
+    "flags_per_neuron_biases": (["--layers", "2,2,2", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.35,0.6,0.6"],
+                                _python_mazur),
+    "random_tanh_linear": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "identity",
+                            "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
+    # Without --output-activation the command line's output takes the hidden activation, as the worked examples do.
+    "random_relu_default_output": (["--layers", "2,3,1", "--activation", "relu"],
+                                   lambda: _python([2, 3, 1], "relu", "relu")),
+    "random_softmax": (["--layers", "2,2", "--output-activation", "softmax", "--seed", "3"],
+                       lambda: _python([2, 2], output="softmax", seed=3)),
+}
+
+
+def _parsed(argv):
+    import argparse
+
+    from chainrule.cli import netspec
+
+    parser = argparse.ArgumentParser()
+    netspec.add_network_arguments(parser)
+    netspec.add_sample_arguments(parser)
+    return netspec.network_from_args(parser.parse_args(argv))[0]
+
+
+@pytest.mark.parametrize("spelling", list(CLI_SPELLINGS))
+def test_each_command_line_spelling_builds_the_network_of_its_python_call(spelling):
+    argv, python = CLI_SPELLINGS[spelling]
+    from_cli, from_python = _parsed(argv), python()
+    assert [v.name for v in from_cli.layers()] == [v.name for v in from_python.layers()]
+    cli_params, python_params = dict(from_cli.named_parameters()), dict(from_python.named_parameters())
+    assert cli_params.keys() == python_params.keys()
+    for name, p in cli_params.items():
+        np.testing.assert_array_equal(p.data, python_params[name].data, err_msg=name)
+
+
+def test_a_saved_model_reads_back_as_the_network_saved(tmp_path):
+    net = _python([3, 4, 2], "tanh", "softmax", seed=2)
+    path = cr.save(net, tmp_path / "net.safetensors")
+    from_cli = _parsed(["--model", str(path)])
+    for (name, p), (_, q) in zip(from_cli.named_parameters(), net.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+@pytest.mark.parametrize("spelling", ["flags", "random_tanh_linear", "random_relu_default_output"])
+def test_explain_gives_the_same_numbers_on_the_command_line_and_in_python(spelling, capsys):
+    argv, python = CLI_SPELLINGS[spelling]
+    net = python()
+    n_in, n_out = net.layers()[0].linear.n_in, net.layers()[-1].linear.n_out
+    x, target = np.linspace(0.05, 0.1 * n_in, n_in), np.linspace(0.9, 0.1, n_out)
+    sample = ["--x", ",".join(map(repr, x.tolist())), "--target", ",".join(map(repr, target.tolist()))]
+    code = main(["explain", "w1", *argv, *sample])
+    cli = capsys.readouterr().out
+    # Every explained number is printed (9 significant digits): the two texts are the same text.
+    assert code == 0 and cli.strip() == cr.explain(net, "w1", x, target).to_text().strip()

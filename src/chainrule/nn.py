@@ -100,7 +100,7 @@ class Module:
 
     @contextmanager
     def evaluating(self) -> Iterator[Module]:
-        """Evaluation mode (dropout off) inside a ``with`` block; the previous mode comes back after.
+        """Evaluation mode (dropout off) inside a ``with`` block; every module's previous mode comes back after.
 
         >>> import chainrule as cr
         >>> net = cr.MLP([2, 1], dropout=0.0)
@@ -110,17 +110,41 @@ class Module:
         >>> net.training
         True
         """
-        was_training = self.training
+        modes = [(m, m.training) for m in self.modules()]  # each module's own, a mixed model stays mixed
         self.eval()
         try:
             yield self
         finally:
-            self.train(was_training)
+            for module, training in modes:
+                module.training = training
 
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient."""
         for p in self.parameters():
             p.grad = None
+
+    def flatten_parameters(self) -> np.ndarray | None:
+        """Move every parameter into one flat buffer, each ``p.data`` becoming a view of it; returns the buffer.
+
+        The buffer holds the parameters in the order of :meth:`named_parameters`, so an
+        optimizer can update all of them in a couple of NumPy calls (see :mod:`chainrule.optim`).
+        Values are unchanged. Assigning a new array to ``p.data`` later takes that parameter
+        out of the buffer (optimizers then update parameter by parameter); writing into
+        ``p.data[...]`` keeps it in. None, and nothing moved, when the parameters do not
+        share one float dtype.
+        """
+        params = self.parameters()
+        dtypes = {p.data.dtype for p in params}
+        if not params or len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
+            return None
+        flat = np.empty(sum(p.data.size for p in params), dtype=dtypes.pop())
+        start = 0
+        for p in params:
+            view = flat[start:start + p.data.size].reshape(p.data.shape)
+            np.copyto(view, p.data)
+            p.data = view
+            start += view.size
+        return flat
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -153,7 +177,10 @@ class Module:
             param = own[name]
             if value.shape != param.shape:
                 raise ShapeError(f"state_dict[{name!r}] has shape {value.shape}, the parameter has {param.shape}")
-            param.data = value.astype(param.dtype, copy=True)
+            if param.data.flags.writeable:
+                np.copyto(param.data, value, casting="unsafe")  # in place: it stays a view of the flat buffer
+            else:
+                param.data = value.astype(param.dtype, copy=True)
 
     # ------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -220,9 +247,10 @@ class Linear(Module):
     def reset_parameters(self, seed: int | np.random.Generator | None = None) -> None:
         """Draw new weights with the layer's initialiser and zero the bias."""
         rng = make_rng(seed)
-        self.weight.data = get_initializer(self.init)((self.n_in, self.n_out), rng, self.dtype)
+        # Written in place, so that parameters that are views of a flat buffer stay views.
+        np.copyto(self.weight.data, get_initializer(self.init)((self.n_in, self.n_out), rng, self.dtype))
         if self.bias is not None:
-            self.bias.data = np.zeros(self.n_out, dtype=self.dtype)
+            self.bias.data.fill(0)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim == 0 or x.shape[-1] != self.n_in:
@@ -649,6 +677,7 @@ class MLP(Sequential):
         super().__init__(*modules, check_finite=check_finite)
         self.sizes = sizes
         self.dtype = np.dtype(dtype)
+        self.flatten_parameters()
 
     def extra_repr(self) -> str:
         return f"sizes={self.sizes}"

@@ -14,6 +14,12 @@ estimator may change it between steps), t the step number of that parameter
 (1 on its first update), lambda the weight decay. Arrays are updated in place, and
 every operation is elementwise: w, g and each state array share w's shape.
 
+When a model's parameters are views of one flat buffer (an ``MLP``'s are, see
+:meth:`chainrule.nn.Module.flatten_parameters`) and their gradients views of another
+(the training plan's), an elementwise optimizer updates all of them at once: the same
+formulas on the two flat arrays, a handful of NumPy calls per step instead of a handful
+per parameter. The per-parameter state stays readable, as views of flat state arrays.
+
 Learning-rate schedules live in :mod:`chainrule.schedules` and are re-exported here.
 """
 
@@ -72,6 +78,36 @@ def _check_beta(name: str, value: float) -> None:
         raise ConfigError(f"{name} must lie in [0, 1), got {value!r}")
 
 
+class _Flat:
+    """Parameters (``data``) and their gradients (``grad``) as views of two flat buffers, in order."""
+
+    __slots__ = ("data", "grad", "data_views", "grad_views", "tmp")
+
+    def __init__(self, data: np.ndarray, grad: np.ndarray, params: list[Tensor]) -> None:
+        self.data, self.grad = data, grad
+        self.data_views = [p.data for p in params]
+        self.grad_views = [p.grad for p in params]
+        self.tmp = np.empty_like(data)
+
+
+def _find_flat(params: list[Tensor]) -> _Flat | None:
+    """The flat buffers behind ``params`` and their gradients, or None when they are not both one buffer each."""
+    first, first_grad = params[0].data, params[0].grad
+    data, grad = first.base, getattr(first_grad, "base", None)
+    if (data is None or grad is None or type(grad) is not np.ndarray or data.ndim != 1 or grad.ndim != 1
+            or data.dtype != grad.dtype or data.size != grad.size):
+        return None
+    item, start, start_grad, offset = data.itemsize, data.ctypes.data, grad.ctypes.data, 0
+    for p in params:
+        w, g = p.data, p.grad
+        if (w.base is not data or type(g) is not np.ndarray or g.base is not grad or g.shape != w.shape
+                or not (w.flags.c_contiguous and g.flags.c_contiguous)
+                or w.ctypes.data != start + offset * item or g.ctypes.data != start_grad + offset * item):
+            return None
+        offset += w.size
+    return _Flat(data, grad, params) if offset == data.size else None
+
+
 class Optimizer:
     """Base class: holds the parameters, the learning rate and per-parameter state.
 
@@ -85,8 +121,12 @@ class Optimizer:
     Subclasses set their hyperparameters in ``self.hyper`` (numbers and strings) and
     implement ``_update(w, g, state, tmp)``, which changes the array ``w`` in place;
     ``tmp`` is a scratch array shaped like ``w``, reused across steps so that a step
-    allocates nothing.
+    allocates nothing. A subclass whose update is elementwise (every built-in one) sets
+    ``elementwise = True``: then ``_update`` may receive every parameter at once, as the
+    flat buffers described in this module's docstring.
     """
+
+    elementwise = False
 
     def __init__(self, params: Module | Iterable[Tensor], lr: float) -> None:
         self.params: list[Tensor] = _collect(params)
@@ -95,14 +135,73 @@ class Optimizer:
         self.hyper: dict[str, Any] = {}
         self.state: list[dict[str, StateValue]] = [{} for _ in self.params]
         self._scratch: list[np.ndarray | None] = [None for _ in self.params]
+        self._flat: _Flat | None = None
+        self._flat_state: dict[str, StateValue] | None = None  # set while self.state holds views of it
 
     def step(self) -> None:
         """Update every parameter whose ``.grad`` is not None, using the current ``lr``."""
         # Squared small gradients and decaying moments reach subnormals (float32 especially);
         # flushing them toward zero is the intended behaviour, not an error.
         with np.errstate(under="ignore"):
+            flat = self._flat_now()
+            if flat is not None and self._gather_state(flat):
+                self._update(flat.data, flat.grad, self._flat_state, flat.tmp)
+                self._share_state(flat)
+                return
+            self._flat_state = None  # the loop below may create per-parameter state arrays
             for i, w, grad, tmp in self._pending():
                 self._update(w, grad, self.state[i], tmp)
+
+    # ------------------------------------------------------------ all parameters at once
+    def _flat_now(self) -> _Flat | None:
+        """The flat buffers of the parameters and gradients as they are now, or None."""
+        flat = self._flat
+        if flat is not None:
+            for p, w, g in zip(self.params, flat.data_views, flat.grad_views):
+                if p.data is not w or p.grad is not g:
+                    break
+            else:
+                return flat
+        if not self.elementwise:
+            return None
+        self._flat = flat = _find_flat(self.params)
+        self._flat_state = None
+        return flat
+
+    def _gather_state(self, flat: _Flat) -> bool:
+        """Make each state array a view of one flat array (copied once); False when the states differ in kind."""
+        if self._flat_state is not None:
+            return True
+        keys = set(self.state[0])
+        if any(set(state) != keys for state in self.state):
+            return False
+        gathered: dict[str, StateValue] = {}
+        for key in keys:
+            values = [state[key] for state in self.state]
+            if isinstance(values[0], np.ndarray):
+                if any(not isinstance(v, np.ndarray) or v.shape != p.data.shape for v, p in zip(values, self.params)):
+                    return False
+                gathered[key] = np.concatenate([v.reshape(-1) for v in values]).astype(flat.data.dtype, copy=False)
+            elif any(v != values[0] for v in values):
+                return False  # e.g. step counts that differ: some parameters once had no gradient
+            else:
+                gathered[key] = values[0]
+        self._flat_state = gathered
+        self._share_state(flat)
+        return True
+
+    def _share_state(self, flat: _Flat) -> None:
+        """Per-parameter state from the flat state: array views (made once) and the numbers."""
+        for key, value in self._flat_state.items():
+            if isinstance(value, np.ndarray):
+                if self.state[0].get(key) is None or self.state[0][key].base is not value:
+                    start = 0
+                    for p, state in zip(self.params, self.state):
+                        state[key] = value[start:start + p.data.size].reshape(p.data.shape)
+                        start += p.data.size
+            else:
+                for state in self.state:
+                    state[key] = value
 
     def _pending(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """(i, w, dE/dw, scratch array) for every parameter i whose ``.grad`` is not None.
@@ -186,6 +285,7 @@ class Optimizer:
             if name in state:
                 self.hyper[name] = type(self.hyper[name])(state[name])
         self.state = new_state
+        self._flat_state = None
 
     def __repr__(self) -> str:
         hyper = "".join(f", {k}={v!r}" for k, v in self.hyper.items())
@@ -247,6 +347,8 @@ class SGD(Optimizer):
     array([0.95, 2.1 ])
     """
 
+    elementwise = True
+
     def __init__(self, params: Module | Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
                  dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
                  momentum_form: str = "pytorch") -> None:
@@ -273,6 +375,11 @@ class SGD(Optimizer):
             return
         lr = self.lr
         with np.errstate(under="ignore"):
+            flat = self._flat_now()
+            if flat is not None:  # every parameter at once
+                np.multiply(flat.grad, lr, out=flat.tmp)
+                np.subtract(flat.data, flat.tmp, out=flat.data)
+                return
             for _, w, grad, tmp in self._pending():
                 np.multiply(grad, lr, out=tmp)
                 np.subtract(w, tmp, out=w)
@@ -341,6 +448,8 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+
+    elementwise = True
 
     def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -422,6 +531,8 @@ class RMSprop(Optimizer):
     Defaults: eta = 1e-2, alpha = 0.99, epsilon = 1e-8.
     """
 
+    elementwise = True
+
     def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False) -> None:
@@ -480,6 +591,8 @@ class Adagrad(Optimizer):
 
     Defaults: eta = 1e-2, epsilon = 1e-10.
     """
+
+    elementwise = True
 
     def __init__(self, params: Module | Iterable[Tensor], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:

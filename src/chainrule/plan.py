@@ -75,7 +75,11 @@ class Plan:
         self.loss = loss.name
         self.dtype = dtype
         self._loss = loss
-        self._layers = [Layer(view) for view in pairs]
+        self.grads = np.empty(sum(Layer.size(view) for view in pairs), dtype)  # every dE/dp, one flat buffer
+        self._layers, start = [], 0
+        for view in pairs:
+            self._layers.append(Layer(view, self.grads[start:start + Layer.size(view)]))
+            start += Layer.size(view)
         self.n_in = pairs[0][0].n_in
         self.n_out = pairs[-1][0].n_out
         last_name = pairs[-1].name
@@ -200,10 +204,9 @@ class Plan:
             np.dot(x.T if i == 0 else bufs.out[i - 1].T, delta, out=layer.grad_weight)
             layer.weight.grad = layer.grad_weight
             if layer.bias is not None:
-                grad_bias = bufs.bias_grad[i]
-                if grad_bias is layer.grad_bias:
-                    np.add.reduce(delta, 0, None, grad_bias)
-                layer.bias.grad = grad_bias
+                if not bufs.bias_is_delta:
+                    np.add.reduce(delta, 0, None, layer.grad_bias)
+                layer.bias.grad = layer.grad_bias
             if i:
                 np.dot(delta, layer.weight.data.T, out=bufs.delta[i - 1])
             i -= 1

@@ -122,7 +122,9 @@ def _split_layers(text: str, counts: list[int], what: str, shared_ok: bool = Fal
 
 def network_from_flags(sizes: list[int], activation: str = "sigmoid", output_activation: str | None = None,
                        weights: str | None = None, biases: str | None = None, seed: int = 0) -> Any:
-    """An MLP from --layers style flags (see the module notes)."""
+    """An MLP from --layers style flags (see the module notes): ``MLP(sizes, activation, output_activation, seed=seed)``
+    with the given weights and biases, ``output_activation`` defaulting to ``activation`` (the worked examples'
+    sigmoid output) where the Python ``MLP`` defaults to a linear output."""
     from chainrule.nn import MLP
 
     output = activation if output_activation is None else output_activation
@@ -131,13 +133,14 @@ def network_from_flags(sizes: list[int], activation: str = "sigmoid", output_act
     if weights is not None:
         counts = [a * b for a, b in zip(sizes, sizes[1:])]
         for linear, chunk in zip(linears, _split_layers(weights, counts, "--weights")):
-            linear.weight.data = weights_from_flat(chunk, linear.n_in, linear.n_out)
+            # Written in place: the weights stay in the network's flat parameter buffer.
+            np.copyto(linear.weight.data, weights_from_flat(chunk, linear.n_in, linear.n_out))
     elif biases is not None:
         raise ConfigError("--biases needs --weights as well (random weights come with zero biases)")
     if biases is not None:
         chunks = _split_layers(biases, sizes[1:], "--biases", shared_ok=True)
         for linear, chunk in zip(linears, chunks):
-            linear.bias.data = np.broadcast_to(chunk, (linear.n_out,)).astype(np.float64)
+            linear.bias.data[...] = chunk  # one value per layer (Mazur's b1, b2) fills the layer
     return net
 
 

@@ -79,15 +79,12 @@ def compute(net: Any, x: Any, target: Any = None, loss: str = "half_squared_erro
 
 @contextlib.contextmanager
 def evaluating(net: Any) -> Iterator[None]:
-    """Run ``net`` in evaluation mode (dropout off), as it predicts; restore each module's mode after."""
-    modes = [(m, m.training) for m in net.modules()] if hasattr(net, "modules") else []
-    for module, _ in modes:
-        module.training = False
-    try:
+    """Run ``net`` in evaluation mode (dropout off), as it predicts: :meth:`chainrule.nn.Module.evaluating`."""
+    if not hasattr(net, "evaluating"):
         yield
-    finally:
-        for module, training in modes:
-            module.training = training
+        return
+    with net.evaluating():
+        yield
 
 
 def _compute(net: Any, x: Any, target: Any, loss: str) -> Numbers:
