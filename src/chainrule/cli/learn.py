@@ -66,7 +66,7 @@ def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS)
                         help="half_squared_error (default), squared_error, mse, half_mse, cross_entropy, "
                              "binary_cross_entropy")
     parser.add_argument("--names", choices=("auto", "mazur", "layer"), default="auto",
-                        help="naming scheme: auto (Mazur's, extended), mazur, layer (seed 002's s_j^(l))")
+                        help="naming scheme: auto (Mazur's, extended), mazur, layer (Learning From Data's s_j^(l))")
     parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
                         help="one bias per neuron (default) or one per layer (Mazur's b1, b2)")
     parser.add_argument("--format", choices=formats, default="text", help="output format (default text)")

@@ -1,18 +1,18 @@
 """``explain``: dE/d(any named quantity), derived three ways that must agree.
 
 (a) The chain rule as a sum over every path from E back to the quantity, each factor
-    a named partial derivative, evaluated (seed 000's "sum of backward messages"):
+    a named partial derivative, evaluated (the "sum of backward messages" of the extra-layer question):
 
         dE/dw1 = dE/dout_o1*dout_o1/dnet_o1*dnet_o1/dout_h1*dout_h1/dnet_h1*dnet_h1/dw1
                + dE/dout_o2*dout_o2/dnet_o2*dnet_o2/dout_h1*dout_h1/dnet_h1*dnet_h1/dw1
 
-(b) The same in delta form (seed 004): dE/dw1 = delta_h1*i1 with
+(b) The same in delta form (the lecture notes' notation): dE/dw1 = delta_h1*i1 with
     delta_h1 = (delta_o1*w5 + delta_o2*w7)*f'(net_h1), and each delta above it.
 (c) The engine's backprop value beside a central finite difference.
 
 Weights and biases are parameters: constants during one forward and backward pass.
 The chain rule runs through functions of them (net, out, E) only, so no factor such
-as dw7/dout_h1 (seed 001's question) can appear: w7 enters as dnet_o2/dout_h1 = w7.
+as dw7/dout_h1 (a learner's question) can appear: w7 enters as dnet_o2/dout_h1 = w7.
 """
 
 from __future__ import annotations
