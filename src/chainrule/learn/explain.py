@@ -70,6 +70,7 @@ class Derivation:
     rtol: float = 1e-5
     atol: float = 1e-8
     _chain: Line | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def path_sum(self) -> float:
@@ -103,10 +104,11 @@ class Derivation:
 
     def parameter_note(self) -> str:
         weight, out, net = (self.names.text(n) for n in self.example)
+        extra = "".join(" " + note for note in self.notes)
         return (f"Parameters ({', '.join(self.names.text(p) for p in self.parameters)}) are constants during one "
                 f"forward and backward pass; only the update changes them. The chain rule runs through functions "
                 f"of them (net, out, E), so no factor such as d{weight}/d{out} appears: {weight} enters as "
-                f"d{net}/d{out} = {weight}.")
+                f"d{net}/d{out} = {weight}.{extra}")
 
     def through(self, nodes: list[str]) -> list[tuple[str, list[Path], float]]:
         """The paths grouped by the neurons named (``["j1", "j2"]``): (neuron, its paths, their sum).
@@ -414,6 +416,16 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     # float32 rounds E to ~1e-7, so its difference quotient needs a larger step and looser agreement.
     double = network.layers[0].linear.weight.dtype == np.float64
     eps, rtol, atol = (1e-6, 1e-5, 1e-8) if double else (1e-3, 1e-2, 1e-4)
+    notes = []
+    layer = network.layers[entry.layer - 1] if entry.layer else None
+    if entry.kind == "bias" and not entry.index and layer is not None and layer.activation in ("softmax",
+                                                                                               "log_softmax"):
+        # softmax(net + c) = softmax(net): one bias added to every net input of the layer changes no output.
+        notes.append(f"{entry.text} is one bias shared by every neuron of a {layer.activation} layer: it adds the "
+                     f"same number c to every net input, and {layer.activation}(net + c) = {layer.activation}(net), "
+                     f"so E does not depend on {entry.text} and dE/d{entry.text} is exactly 0 (each row of the "
+                     "softmax Jacobian sums to 0); backprop's rounding residue is shown as 0.")
+        values[target_name] = 0.0
     return Derivation(scheme, entry.ascii, target_name, paths, factor_lines, delta_lines, values[target_name],
                       _finite_difference(reference, x, target, spec, entry, convention.bias, eps), values,
-                      scheme.parameters(), example, digits, rtol, atol)
+                      scheme.parameters(), example, digits, rtol, atol, notes=notes)
