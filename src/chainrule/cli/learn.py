@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trace.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
                        help="trace the first and last rounds in full and tabulate the error (default: steps > 10)")
     trace.add_argument("--digits", type=int, default=9, help="significant digits shown (default 9)")
+    trace.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
+                       help="show a quantity under your own name, e.g. --alias y=target_o1 (repeatable)")
     trace.set_defaults(handler=run_trace)
 
     explain = subparsers.add_parser("explain", help="dE/d(a weight, bias, net input or output) by the chain rule")
@@ -42,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="group the paths by the neurons named, e.g. --through j1,j2: "
                               "dE/dw1 = [paths through j1] + [paths through j2], each summed")
     explain.add_argument("--lr", type=float, default=0.5, help="learning rate eta of the updated values (default 0.5)")
+    explain.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
+                         help="show a quantity under your own name, e.g. --alias y=target_o1 (repeatable)")
     _common(explain, formats=FORMATS[:3])
     explain.set_defaults(handler=run_explain)
 
@@ -107,7 +111,7 @@ def run_trace(args: argparse.Namespace) -> int:
     net, x, target = _inputs(args)
     options, origin = _conventions(args)
     result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
-                   summary=args.summary, digits=args.digits, **options)
+                   summary=args.summary, digits=args.digits, aliases=_aliases(args), **options)
     if args.format == "json":
         data = result.to_dict()
         data["convention_origin"] = origin
@@ -130,16 +134,16 @@ def run_explain(args: argparse.Namespace) -> int:
 
     net, x, target = _inputs(args)
     result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
-                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr)
+                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
+                     aliases=_aliases(args))
     print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
     if args.through:
         print("\n" + result.through_text([n for n in args.through.split(",") if n.strip()]))
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from chainrule.learn import check
-
+def _aliases(args: argparse.Namespace) -> dict[str, str]:
+    """--alias NAME=QUANTITY, each name once."""
     aliases: dict[str, str] = {}
     for item in args.alias:
         name, sep, quantity = item.partition("=")
@@ -149,6 +153,13 @@ def run_check(args: argparse.Namespace) -> int:
             raise ConfigError(f"--alias {name.strip()} is given twice ({aliases[name.strip()]} and "
                               f"{quantity.strip()}); give each name once")
         aliases[name.strip()] = quantity.strip()
+    return aliases
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from chainrule.learn import check
+
+    aliases = _aliases(args)
     if args.points < 1 or args.points > 200:
         raise ConfigError(f"--points must lie in 1..200, got {args.points}")
     net, x, target = _inputs(args)

@@ -18,6 +18,7 @@ as dw7/dout_h1 (a learner's question) can appear: w7 enters as dnet_o2/dout_h1 =
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,7 +357,8 @@ def _finite_difference(network: Network, x: np.ndarray, target: np.ndarray, loss
 
 
 def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
-            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5) -> Derivation:
+            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5,
+            aliases: Mapping[str, str] | None = None) -> Derivation:
     """Derive dE/d``wrt`` for one sample: path sum, delta form, backprop and finite differences.
 
     Parameters
@@ -374,6 +376,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
         "shared" treats each layer's bias as one parameter (Mazur's b1, b2).
     lr : float
         The learning rate eta of the updated values (w5+), the same default as ``trace``.
+    aliases : dict, optional
+        The learner's own names, shown in the output (``{"y": "target_o1"}``).
 
     Returns
     -------
@@ -395,6 +399,7 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=True)
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)
+    alias_notes = scheme.use_aliases(aliases)
     entry = resolve_wrt(scheme, wrt)
     reference = read_network(copy.deepcopy(network.module))
     record = take_step(network, x, target, spec, lr, convention)
@@ -416,7 +421,7 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     # float32 rounds E to ~1e-7, so its difference quotient needs a larger step and looser agreement.
     double = network.layers[0].linear.weight.dtype == np.float64
     eps, rtol, atol = (1e-6, 1e-5, 1e-8) if double else (1e-3, 1e-2, 1e-4)
-    notes = []
+    notes = list(alias_notes)
     layer = network.layers[entry.layer - 1] if entry.layer else None
     if entry.kind == "bias" and not entry.index and layer is not None and layer.activation in ("softmax",
                                                                                                "log_softmax"):

@@ -22,7 +22,8 @@ neurons and inputs from 1 in names (0-based positions in the API).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chainrule.errors import ConfigError, FormulaError
@@ -167,6 +168,33 @@ class Names:
                             rf"\frac{{\partial {num.latex}}}{{\partial {den.latex}}}", "partial"))
             self._partials[key] = (num, den)
         return key
+
+    def use_aliases(self, aliases: Mapping[str, str] | None) -> list[str]:
+        """Show each quantity under the learner's name (``{"y": "target_o1"}``); returns notes on collisions.
+
+        The alias replaces the quantity's text and LaTeX form in every output and is accepted
+        as input. An alias that is also a built-in name of another quantity wins, and the
+        note says so.
+        """
+        notes: list[str] = []
+        seen: dict[str, str] = {}
+        for alias, quantity in (aliases or {}).items():
+            alias = str(alias).strip()
+            entry = self.find(quantity)
+            if not re.fullmatch(r"[A-Za-z][\w\[\]{},^()']*", alias):
+                raise ConfigError(f"alias {alias!r} is not a name (letters, digits, _ and brackets)")
+            if alias in seen and seen[alias] != entry.ascii:
+                raise ConfigError(f"alias {alias!r} is given twice ({seen[alias]} and {entry.ascii})")
+            seen[alias] = entry.ascii
+            other = self.spellings().get(alias)
+            if other is not None and other != entry.ascii:
+                notes.append(f"your alias {alias} for {entry.text} is also the name of {self.entries[other].text}; "
+                             f"here {alias} means {entry.text} (your alias wins)")
+            latex = alias if re.fullmatch(r"[A-Za-z]+(_[A-Za-z0-9]+)?", alias) else (
+                r"\mathrm{" + alias.replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") + "}")
+            self.entries[entry.ascii] = Entry(entry.ascii, alias, latex, entry.kind, entry.layer, entry.index)
+            self._aliases[alias] = entry.ascii
+        return notes
 
     def partial_parts(self, factor: str) -> tuple[Entry, Entry]:
         """The numerator's and denominator's entries of a factor made by :meth:`partial`."""
