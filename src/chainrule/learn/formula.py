@@ -32,7 +32,8 @@ import numpy as np
 from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
 
-__all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_DIGITS", "MAX_SUMS", "FUNCTIONS", "read_formula", "latex_to_text",
+__all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_DIGITS", "MAX_SUMS", "FUNCTIONS", "read_formula",
+           "latex_to_text",
            "constant_value", "plain", "count_nodes"]
 
 #: Longest formula accepted, in characters (a 6-deep path sum written out fits easily).
