@@ -11,6 +11,7 @@ override them. ``check`` exits with 0 when the formula is right (or the right nu
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -50,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     explain.set_defaults(handler=run_explain)
 
     check = subparsers.add_parser("check", help="judge a hand-derived formula for dE/d(quantity); exit 1 if wrong")
-    check.add_argument("wrt", help="the quantity, e.g. w5 or delta_o1")
+    check.add_argument("wrt", help="the quantity, e.g. w5 or delta_o1; with free indices (delta_j^(l), "
+                                    "dE/dw_ij^(l)) the formula is a rule checked for every neuron of every layer")
     check.add_argument("formula", help="e.g. '(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1'")
     check.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
                        help="your own name for a quantity, e.g. --alias y=target_o1 (repeatable)")
@@ -163,6 +165,22 @@ def run_check(args: argparse.Namespace) -> int:
     if args.points < 1 or args.points > 200:
         raise ConfigError(f"--points must lie in 1..200, got {args.points}")
     net, x, target = _inputs(args)
+    if re.search(r"_\{?[a-z]{1,2}\}?\^\{?\([a-z]\)", args.wrt):  # delta_j^(l): a rule for every neuron
+        from chainrule.learn import check_rule
+
+        rule = check_rule(net, args.wrt, args.formula, x, target, loss=args.loss, aliases=aliases,
+                          bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
+                          points=args.points)
+        if args.format == "json":
+            import json
+
+            print(json.dumps({"verdict": "holds" if rule.holds else "fails", "instances": len(rule.instances),
+                              "layers": rule.layers, "counterexample": rule.counterexample[0]
+                              if rule.counterexample else None, "mistake": rule.counterexample[1].mistake
+                              if rule.counterexample else None, "text": rule.to_text()}, indent=2))
+        else:
+            print(rule.to_text())
+        return 0 if rule.holds else 1
     verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
                     points=args.points)
