@@ -137,3 +137,12 @@ def test_float32_networks_stay_float32_and_still_agree():
     d = explain(net, "w1", x, target)
     assert d.agree and d.backprop == pytest.approx(d.numeric, rel=1e-2)
     assert check(net, "w1", "delta_h1*i1", x, target).correct
+
+
+def test_a_shared_bias_feeding_a_softmax_has_gradient_exactly_zero_and_says_why():
+    net = cr.MLP([2, 3, 2], activation="softmax", output_activation="sigmoid", seed=3)
+    for linear, _ in net.layers():
+        linear.bias.data[:] = 0.3
+    d = explain(net, "b1", [0.2, 0.4], [0.1, 0.9], bias="shared")
+    assert d.backprop == 0.0 and abs(d.numeric) < 1e-8
+    assert "softmax(net + c) = softmax(net)" in d.to_text() and "exactly 0" in d.to_text()

@@ -48,6 +48,9 @@ def _net(kind: str):
     if kind == "softmax_out":
         net, x, t = make_case([2, 3, 3], "sigmoid", "softmax", "onehot", seed=3)
         return net, x, t, "cross_entropy", "auto", "per_neuron", None
+    if kind == "softmax_two":  # two classes: the diagonal-only delta is not "a factor 1/2"
+        net, x, t = make_case([2, 2, 2], "sigmoid", "softmax", "onehot", seed=6)
+        return net, x, t, "cross_entropy", "auto", "per_neuron", None
     if kind == "softmax_hidden":
         net, x, t = make_case([2, 3, 2], "softmax", "sigmoid", "unit", seed=4)
         return net, x, t, "half_squared_error", "auto", "per_neuron", None
@@ -147,6 +150,9 @@ CATALOGUE = [
     ("softmax_out", "w_{h1,o1}", "(out_o1 - target_o1)*out_h2", "other_quantity"),
     ("softmax_out", "w_{h1,o1}", "(target_o1 - out_o1)*out_h1", "sign"),
     ("softmax_out", "w_{h1,o1}", "(out_o1 - target_o1)", "missing_factor"),
+    ("softmax_two", "delta_o1", "dE/dout_o1*out_o1*(1 - out_o1)", "softmax_diagonal"),
+    ("softmax_two", "delta_o2", "dE/dout_o2*dout_o2/dnet_o2", "softmax_diagonal"),
+    ("softmax_two", "w_{h2,o1}", "dE/dout_o1*out_o1*(1 - out_o1)*out_h2", "softmax_diagonal"),
     # a softmax hidden layer
     ("softmax_hidden", "w1", "sum_i sum_j delta_oj*w_{h1,oj}*out_h1*(1_{i=1} - out_hi)*i1", "wrong_index"),
     ("softmax_hidden", "w1", "sum_j delta_oj*w_{h1,oj}*out_h1*(1 - out_h1)*i1", "softmax_diagonal"),

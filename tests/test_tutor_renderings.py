@@ -106,3 +106,15 @@ def test_explain_through_groups_the_paths(capsys):
     code, _, err = run(capsys, "explain", "w1", "--layers", "2,2,2,2", "--activation", "sigmoid", "--x", "0.1,0.2",
                        "--target", "0.3,0.7", "--through", "q7")
     assert code == 2 and "passes" in err
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_long_sums_break_across_lines_and_compile(tmp_path):
+    net, x, t = make_case([2, 2, 2, 2], "sigmoid", "sigmoid", "unit", seed=0)
+    latex = explain(net, "w1", x, t).to_latex()
+    assert "&\\quad + " in latex
+    (tmp_path / "long.tex").write_text(PREAMBLE + latex + "\n\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "long.tex"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Overfull \\hbox (1" not in result.stdout  # no line runs 100pt or more past the margin

@@ -55,3 +55,14 @@ def test_a_broken_delta_rule_is_refuted_with_its_mistake(depth):
     quantity, verdict = rule.counterexample
     assert verdict.mistake == "activation_derivative", rule.to_text()
     assert "counterexample" in rule.to_text()
+
+
+def test_the_command_line_checks_a_rule_for_every_neuron(capsys):
+    from chainrule.cli import main
+
+    flags = ["--layers", "2,3,3,1", "--activation", "tanh", "--x", "0.1,-0.2", "--target", "0.7"]
+    assert main(["check", "delta_j^(l)", DELTA_RULE, *flags]) == 0
+    assert "holds for all 6 neurons of layers 1-2" in capsys.readouterr().out
+    broken = "(sum_k delta_k^(l+1)*w_jk^(l+1))*x_j^(l)*(1 - x_j^(l))"
+    assert main(["check", "delta_j^(l)", broken, *flags, "--format", "json"]) == 1
+    assert '"mistake": "activation_derivative"' in capsys.readouterr().out

@@ -39,6 +39,7 @@ HOSTILE = {
     "out_o1" + "^out_o1" * 500: f"nested more than {MAX_DEPTH} levels deep",
     "exp(" * 300 + "1" + ")" * 300: f"nested more than {MAX_DEPTH} levels deep",
     "9^9^9^9": "the constant 9**(9**(9**9)) is beyond floating point",
+    "sum_k " * 40 + "out_ok": "more than 4 sums nested",
     "sigmoid(9^9^9)*out_h1": "the constant 9**(9**9) is beyond floating point",
 }
 # Not constants: their values leave floating point at the points, so the verdict is "wrong", at once.

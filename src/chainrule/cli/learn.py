@@ -11,6 +11,7 @@ override them. ``check`` exits with 0 when the formula is right (or the right nu
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -34,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trace.add_argument("--summary", action=argparse.BooleanOptionalAction, default=None,
                        help="trace the first and last rounds in full and tabulate the error (default: steps > 10)")
     trace.add_argument("--digits", type=int, default=9, help="significant digits shown (default 9)")
+    trace.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
+                       help="show a quantity under your own name, e.g. --alias y=target_o1 (repeatable)")
     trace.set_defaults(handler=run_trace)
 
     explain = subparsers.add_parser("explain", help="dE/d(a weight, bias, net input or output) by the chain rule")
@@ -42,11 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="group the paths by the neurons named, e.g. --through j1,j2: "
                               "dE/dw1 = [paths through j1] + [paths through j2], each summed")
     explain.add_argument("--lr", type=float, default=0.5, help="learning rate eta of the updated values (default 0.5)")
+    explain.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
+                         help="show a quantity under your own name, e.g. --alias y=target_o1 (repeatable)")
     _common(explain, formats=FORMATS[:3])
     explain.set_defaults(handler=run_explain)
 
     check = subparsers.add_parser("check", help="judge a hand-derived formula for dE/d(quantity); exit 1 if wrong")
-    check.add_argument("wrt", help="the quantity, e.g. w5 or delta_o1")
+    check.add_argument("wrt", help="the quantity, e.g. w5 or delta_o1; with free indices (delta_j^(l), "
+                                    "dE/dw_ij^(l)) the formula is a rule checked for every neuron of every layer")
     check.add_argument("formula", help="e.g. '(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1'")
     check.add_argument("--alias", action="append", default=[], metavar="NAME=QUANTITY",
                        help="your own name for a quantity, e.g. --alias y=target_o1 (repeatable)")
@@ -66,7 +72,7 @@ def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS)
                         help="half_squared_error (default), squared_error, mse, half_mse, cross_entropy, "
                              "binary_cross_entropy")
     parser.add_argument("--names", choices=("auto", "mazur", "layer"), default="auto",
-                        help="naming scheme: auto (Mazur's, extended), mazur, layer (seed 002's s_j^(l))")
+                        help="naming scheme: auto (Mazur's, extended), mazur, layer (Learning From Data's s_j^(l))")
     parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
                         help="one bias per neuron (default) or one per layer (Mazur's b1, b2)")
     parser.add_argument("--format", choices=formats, default="text", help="output format (default text)")
@@ -107,7 +113,7 @@ def run_trace(args: argparse.Namespace) -> int:
     net, x, target = _inputs(args)
     options, origin = _conventions(args)
     result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
-                   summary=args.summary, digits=args.digits, **options)
+                   summary=args.summary, digits=args.digits, aliases=_aliases(args), **options)
     if args.format == "json":
         data = result.to_dict()
         data["convention_origin"] = origin
@@ -130,16 +136,16 @@ def run_explain(args: argparse.Namespace) -> int:
 
     net, x, target = _inputs(args)
     result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
-                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr)
+                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
+                     aliases=_aliases(args))
     print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
     if args.through:
         print("\n" + result.through_text([n for n in args.through.split(",") if n.strip()]))
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from chainrule.learn import check
-
+def _aliases(args: argparse.Namespace) -> dict[str, str]:
+    """--alias NAME=QUANTITY, each name once."""
     aliases: dict[str, str] = {}
     for item in args.alias:
         name, sep, quantity = item.partition("=")
@@ -149,9 +155,32 @@ def run_check(args: argparse.Namespace) -> int:
             raise ConfigError(f"--alias {name.strip()} is given twice ({aliases[name.strip()]} and "
                               f"{quantity.strip()}); give each name once")
         aliases[name.strip()] = quantity.strip()
+    return aliases
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from chainrule.learn import check
+
+    aliases = _aliases(args)
     if args.points < 1 or args.points > 200:
         raise ConfigError(f"--points must lie in 1..200, got {args.points}")
     net, x, target = _inputs(args)
+    if re.search(r"_\{?[a-z]{1,2}\}?\^\{?\([a-z]\)", args.wrt):  # delta_j^(l): a rule for every neuron
+        from chainrule.learn import check_rule
+
+        rule = check_rule(net, args.wrt, args.formula, x, target, loss=args.loss, aliases=aliases,
+                          bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
+                          points=args.points)
+        if args.format == "json":
+            import json
+
+            print(json.dumps({"verdict": "holds" if rule.holds else "fails", "instances": len(rule.instances),
+                              "layers": rule.layers, "counterexample": rule.counterexample[0]
+                              if rule.counterexample else None, "mistake": rule.counterexample[1].mistake
+                              if rule.counterexample else None, "text": rule.to_text()}, indent=2))
+        else:
+            print(rule.to_text())
+        return 0 if rule.holds else 1
     verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
                     points=args.points)

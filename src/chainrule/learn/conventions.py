@@ -16,7 +16,7 @@ different numbers because they chose differently:
     ``"shared"``: one bias per layer (Mazur's b1, b2), dE/db = sum_j delta_j.
 ``loss`` (its scaling)
     E = 1/2 sum_k (target_k - out_k)^2 (``half_squared_error``: Mazur, Nielsen),
-    sum_k (...)^2 (``squared_error``: seed 002), 1/K sum_k (...)^2 (``mse``: PyTorch,
+    sum_k (...)^2 (``squared_error``: Learning From Data), 1/K sum_k (...)^2 (``mse``: PyTorch,
     Keras), 1/(2K) sum_k (...)^2 (``half_mse``: scikit-learn's MLP).
 """
 
@@ -95,8 +95,8 @@ class LossSpec:
 
 
 LOSS_SPECS: dict[str, LossSpec] = {spec.name: spec for spec in (
-    LossSpec("half_squared_error", "half_squared_error", 1.0, "Mazur, Nielsen, seeds 000, 001, 004"),
-    LossSpec("squared_error", "squared_error", 1.0, "seed 002 (Abu-Mostafa et al.)"),
+    LossSpec("half_squared_error", "half_squared_error", 1.0, "Mazur, Nielsen, the lecture notes on x, y, z"),
+    LossSpec("squared_error", "squared_error", 1.0, "Learning From Data (Abu-Mostafa et al.)"),
     LossSpec("mse", "mse", 1.0, "PyTorch MSELoss, Keras mean_squared_error"),
     LossSpec("half_mse", "mse", 0.5, "scikit-learn MLPRegressor (squared_loss)"),
     LossSpec("cross_entropy", "cross_entropy", 1.0, "softmax outputs, one-hot targets"),

@@ -42,7 +42,7 @@ class StepRecord:
     nets: list[np.ndarray]
     outs: list[np.ndarray]
     error: float
-    dE_dout: list[np.ndarray]  # noqa: N815 - the seeds' dE/dout
+    dE_dout: list[np.ndarray]  # noqa: N815 - the learners' dE/dout
     deltas: list[np.ndarray]
     weights: list[np.ndarray]
     biases: list[np.ndarray | None]

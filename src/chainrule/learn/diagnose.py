@@ -230,10 +230,16 @@ def _search(model: _Model, wrt: str, target: str, got: np.ndarray, tree: Expr,
         for other, theirs in coefficient.items():
             ratio = theirs / coefficient[model.loss_name]
             if ratio != 1 and (ratio not in (2.0, 0.5) or _explicit_scale(tree) or ratio == 0.5):
-                why = ("with E = 1/2 sum (target - out)^2 the 2 from differentiating the square is cancelled by the 1/2"
-                       if model.loss_name == "half_squared_error" else
-                       f"the formula uses the dE/dout of {other}, the loss here is {model.loss_name}")
-                yield Mistake("loss_scale", f"a factor {ratio:g} from the loss: {why}",
+                if model.loss_name == "half_squared_error" and ratio == 2:
+                    why = ("with E = 1/2 sum (target - out)^2 the 2 from differentiating the square is cancelled "
+                           "by the 1/2, so dE/dout = out - target")
+                elif model.loss_name == "squared_error" and ratio == 0.5:
+                    why = ("E = sum (target - out)^2 has no 1/2, so the 2 from differentiating the square stays: "
+                           "dE/dout = 2(out - target)")
+                else:
+                    why = f"the formula has the dE/dout of {other}, the loss here is {model.loss_name}"
+                shown = {0.5: "1/2"}.get(ratio, f"{ratio:g}")
+                yield Mistake("loss_scale", f"a factor {shown} from the loss: {why}",
                               {"factor": ratio, "as_if": other}), total * ratio
         del mine
     # a factor of the chain missing

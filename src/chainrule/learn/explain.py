@@ -1,23 +1,24 @@
 """``explain``: dE/d(any named quantity), derived three ways that must agree.
 
 (a) The chain rule as a sum over every path from E back to the quantity, each factor
-    a named partial derivative, evaluated (seed 000's "sum of backward messages"):
+    a named partial derivative, evaluated (the "sum of backward messages" of the extra-layer question):
 
         dE/dw1 = dE/dout_o1*dout_o1/dnet_o1*dnet_o1/dout_h1*dout_h1/dnet_h1*dnet_h1/dw1
                + dE/dout_o2*dout_o2/dnet_o2*dnet_o2/dout_h1*dout_h1/dnet_h1*dnet_h1/dw1
 
-(b) The same in delta form (seed 004): dE/dw1 = delta_h1*i1 with
+(b) The same in delta form (the lecture notes' notation): dE/dw1 = delta_h1*i1 with
     delta_h1 = (delta_o1*w5 + delta_o2*w7)*f'(net_h1), and each delta above it.
 (c) The engine's backprop value beside a central finite difference.
 
 Weights and biases are parameters: constants during one forward and backward pass.
 The chain rule runs through functions of them (net, out, E) only, so no factor such
-as dw7/dout_h1 (seed 001's question) can appear: w7 enters as dnet_o2/dout_h1 = w7.
+as dw7/dout_h1 (a learner's question) can appear: w7 enters as dnet_o2/dout_h1 = w7.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class Derivation:
     rtol: float = 1e-5
     atol: float = 1e-8
     _chain: Line | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def path_sum(self) -> float:
@@ -103,10 +105,11 @@ class Derivation:
 
     def parameter_note(self) -> str:
         weight, out, net = (self.names.text(n) for n in self.example)
+        extra = "".join(" " + note for note in self.notes)
         return (f"Parameters ({', '.join(self.names.text(p) for p in self.parameters)}) are constants during one "
                 f"forward and backward pass; only the update changes them. The chain rule runs through functions "
                 f"of them (net, out, E), so no factor such as d{weight}/d{out} appears: {weight} enters as "
-                f"d{net}/d{out} = {weight}.")
+                f"d{net}/d{out} = {weight}.{extra}")
 
     def through(self, nodes: list[str]) -> list[tuple[str, list[Path], float]]:
         """The paths grouped by the neurons named (``["j1", "j2"]``): (neuron, its paths, their sum).
@@ -354,7 +357,8 @@ def _finite_difference(network: Network, x: np.ndarray, target: np.ndarray, loss
 
 
 def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
-            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5) -> Derivation:
+            names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5,
+            aliases: Mapping[str, str] | None = None) -> Derivation:
     """Derive dE/d``wrt`` for one sample: path sum, delta form, backprop and finite differences.
 
     Parameters
@@ -372,6 +376,8 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
         "shared" treats each layer's bias as one parameter (Mazur's b1, b2).
     lr : float
         The learning rate eta of the updated values (w5+), the same default as ``trace``.
+    aliases : dict, optional
+        The learner's own names, shown in the output (``{"y": "target_o1"}``).
 
     Returns
     -------
@@ -393,6 +399,7 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=True)
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)
+    alias_notes = scheme.use_aliases(aliases)
     entry = resolve_wrt(scheme, wrt)
     reference = read_network(copy.deepcopy(network.module))
     record = take_step(network, x, target, spec, lr, convention)
@@ -414,6 +421,16 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     # float32 rounds E to ~1e-7, so its difference quotient needs a larger step and looser agreement.
     double = network.layers[0].linear.weight.dtype == np.float64
     eps, rtol, atol = (1e-6, 1e-5, 1e-8) if double else (1e-3, 1e-2, 1e-4)
+    notes = list(alias_notes)
+    layer = network.layers[entry.layer - 1] if entry.layer else None
+    if entry.kind == "bias" and not entry.index and layer is not None and layer.activation in ("softmax",
+                                                                                               "log_softmax"):
+        # softmax(net + c) = softmax(net): one bias added to every net input of the layer changes no output.
+        notes.append(f"{entry.text} is one bias shared by every neuron of a {layer.activation} layer: it adds the "
+                     f"same number c to every net input, and {layer.activation}(net + c) = {layer.activation}(net), "
+                     f"so E does not depend on {entry.text} and dE/d{entry.text} is exactly 0 (each row of the "
+                     "softmax Jacobian sums to 0); backprop's rounding residue is shown as 0.")
+        values[target_name] = 0.0
     return Derivation(scheme, entry.ascii, target_name, paths, factor_lines, delta_lines, values[target_name],
                       _finite_difference(reference, x, target, spec, entry, convention.bias, eps), values,
-                      scheme.parameters(), example, digits, rtol, atol)
+                      scheme.parameters(), example, digits, rtol, atol, notes=notes)

@@ -32,7 +32,8 @@ import numpy as np
 from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
 
-__all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_DIGITS", "FUNCTIONS", "read_formula", "latex_to_text",
+__all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_DIGITS", "MAX_SUMS", "FUNCTIONS", "read_formula",
+           "latex_to_text",
            "constant_value", "plain", "count_nodes"]
 
 #: Longest formula accepted, in characters (a 6-deep path sum written out fits easily).
@@ -41,6 +42,8 @@ MAX_LENGTH = 20_000
 MAX_DEPTH = 100
 #: Most nodes in a formula's tree, after sums are expanded.
 MAX_NODES = 20_000
+#: Most sums nested in one another (each multiplies the terms).
+MAX_SUMS = 4
 #: Most significant digits of one number.
 MAX_DIGITS = 30
 #: Largest decimal exponent of one number (floating point reaches 1e308, normal numbers 1e-308).
@@ -394,6 +397,13 @@ def read_formula(formula: str, is_partial: Callable[[str, str], bool] | None = N
         raise FormulaError(f"cannot read formula {formula!r}: it is not a complete expression "
                            f"(unexpected {parser.peek()[1]!r})")
     _refuse_constants(formula, tree)
+    stack = [(tree, 0)]
+    while stack:
+        node, sums = stack.pop()
+        sums += isinstance(node, SumOver)
+        if sums > MAX_SUMS:
+            raise _refuse(formula, f"more than {MAX_SUMS} sums nested in one another")
+        stack.extend((child, sums) for child in _children(node))
     return tree
 
 

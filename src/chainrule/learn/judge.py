@@ -32,7 +32,10 @@ from chainrule.learn.formula import PRIMED, float_function, read_formula
 from chainrule.learn.naming import Entry, Names
 from chainrule.learn.space import Space
 
-__all__ = ["Resolver", "Usage", "evaluate"]
+__all__ = ["Resolver", "Usage", "evaluate", "MAX_TERMS"]
+
+#: Most terms the sums of one formula may expand to (nested sums multiply).
+MAX_TERMS = 20_000
 
 _TOTAL = {"E", "E_total", "Etotal", "E_tot", "Etot", "e", "L", "C", "Loss", "E_Total", "ew", "e_w"}
 
@@ -285,6 +288,7 @@ def _sum_range(resolver: Resolver, index: str, body: Expr, env: Mapping[str, str
 def evaluate(e: Expr, resolver: Resolver, env: Mapping[str, str] | None = None) -> np.ndarray:
     """The formula's values at every point of the resolver's space (NaN where undefined)."""
     env = dict(env or {})
+    resolver.terms = 0
     with np.errstate(all="ignore"):
         values = np.asarray(_eval(e, resolver, env), dtype=float) * np.ones(resolver.space.count)
     values[~np.isfinite(values)] = np.nan  # beyond floating point or undefined there
@@ -301,7 +305,11 @@ def _eval(e: Expr, resolver: Resolver, env: dict[str, str]) -> np.ndarray | floa
         return 1.0 if a == b else 0.0
     if isinstance(e, SumOver):
         total: np.ndarray | float = 0.0
-        for value in _sum_range(resolver, e.index, e.body, env):
+        values = _sum_range(resolver, e.index, e.body, env)
+        resolver.terms = getattr(resolver, "terms", 0) + len(values)
+        if resolver.terms > MAX_TERMS:
+            raise FormulaError(f"the sums expand to more than {MAX_TERMS} terms; write fewer nested sums")
+        for value in values:
             total = total + _eval(e.body, resolver, {**env, e.index: value})
         return total
     if isinstance(e, Add):

@@ -214,7 +214,7 @@ class LineMaker:
         terms = [ex.Sym(n.error_term(k)) for k in range(self.network.sizes[-1])]
         return Line(n.total, (ex.add(*terms),), self.record.error)
 
-    def dE_dout_line(self, layer: int, j: int) -> Line:  # noqa: N802 - the seeds' dE
+    def dE_dout_line(self, layer: int, j: int) -> Line:  # noqa: N802 - the learners' dE
         """dE/dout: the loss's gradient formula at the outputs; sum_k delta_k w_jk below them."""
         n = self.names
         if layer == self.L:

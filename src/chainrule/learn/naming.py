@@ -1,18 +1,18 @@
-"""Names for every number of a small network, in the seeds' notations.
+"""Names for every number of a small network, in the learners' notations.
 
 Two schemes, each giving every quantity an ASCII name (usable in formulas), a text
 form and a LaTeX form:
 
 ``"mazur"`` / ``"auto"``
     Mazur's post, extended to any depth: inputs i1, i2; hidden layers h, j, k, ...
-    (seed 000 calls the layer after h "j"); outputs o; weights w1, w2, ... numbered
-    layer by layer and, within a layer, neuron by neuron of the next layer, each
+    (the layer after h is "j", as in the extra-layer question on Mazur's network);
+    outputs o; weights w1, w2, ... numbered layer by layer and, within a layer, neuron by neuron of the next layer, each
     neuron's incoming weights in order (w1 = i1->h1, w2 = i2->h1, w3 = i1->h2, ...).
     net_h1, out_h1, delta_h1, target_o1, E_o1, E_total, dE/dw5 (``dE_dw5``),
     w5+ (``w5_new``). A bias per neuron is b_h1; one bias shared by a layer (Mazur's
     b1, b2) is b<layer>.
 ``"layer"``
-    Seed 002's per-layer indices: s_j^(l) (``s_1_2``), x_j^(l) (``x_1_2``, inputs are
+    Learning From Data's per-layer indices: s_j^(l) (``s_1_2``), x_j^(l) (``x_1_2``, inputs are
     x_i^(0)), delta_j^(l), w_ij^(l) (``w_1_2_2``), targets y_j, error e; the bias is
     the weight w_0j^(l) from the constant input x_0 = 1.
 
@@ -22,7 +22,8 @@ neurons and inputs from 1 in names (0-based positions in the API).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chainrule.errors import ConfigError, FormulaError
@@ -115,7 +116,7 @@ class Names:
     def delta(self, layer: int, j: int) -> str:
         return self._key("delta", layer, j)
 
-    def dE_dout(self, layer: int, j: int) -> str:  # noqa: N802 - the seeds' dE
+    def dE_dout(self, layer: int, j: int) -> str:  # noqa: N802 - the learners' dE
         return self._key("dE_dout", layer, j)
 
     def target(self, k: int) -> str:
@@ -167,6 +168,33 @@ class Names:
                             rf"\frac{{\partial {num.latex}}}{{\partial {den.latex}}}", "partial"))
             self._partials[key] = (num, den)
         return key
+
+    def use_aliases(self, aliases: Mapping[str, str] | None) -> list[str]:
+        """Show each quantity under the learner's name (``{"y": "target_o1"}``); returns notes on collisions.
+
+        The alias replaces the quantity's text and LaTeX form in every output and is accepted
+        as input. An alias that is also a built-in name of another quantity wins, and the
+        note says so.
+        """
+        notes: list[str] = []
+        seen: dict[str, str] = {}
+        for alias, quantity in (aliases or {}).items():
+            alias = str(alias).strip()
+            entry = self.find(quantity)
+            if not re.fullmatch(r"[A-Za-z][\w\[\]{},^()']*", alias):
+                raise ConfigError(f"alias {alias!r} is not a name (letters, digits, _ and brackets)")
+            if alias in seen and seen[alias] != entry.ascii:
+                raise ConfigError(f"alias {alias!r} is given twice ({seen[alias]} and {entry.ascii})")
+            seen[alias] = entry.ascii
+            other = self.spellings().get(alias)
+            if other is not None and other != entry.ascii:
+                notes.append(f"your alias {alias} for {entry.text} is also the name of {self.entries[other].text}; "
+                             f"here {alias} means {entry.text} (your alias wins)")
+            latex = alias if re.fullmatch(r"[A-Za-z]+(_[A-Za-z0-9]+)?", alias) else (
+                r"\mathrm{" + alias.replace("_", r"\_").replace("{", r"\{").replace("}", r"\}") + "}")
+            self.entries[entry.ascii] = Entry(entry.ascii, alias, latex, entry.kind, entry.layer, entry.index)
+            self._aliases[alias] = entry.ascii
+        return notes
 
     def partial_parts(self, factor: str) -> tuple[Entry, Entry]:
         """The numerator's and denominator's entries of a factor made by :meth:`partial`."""

@@ -101,11 +101,33 @@ def sections_latex(sections: Sequence[Section], names: Names, values: Mapping[st
         for line in section.lines:
             math = line_latex(line, names, values, digits)
             left, _, right = math.partition(" = ")
-            row = f"  {left} &= {right} \\\\"
+            row = f"  {left} &= {_break_latex(right)} \\\\"
             rows.append(row + (f" % {line.note}" if line.note else ""))
         blocks.append(f"\\paragraph{{{latex_text(section.title)}}}\n\\begin{{align*}}\n" + "\n".join(rows)
                       + "\n\\end{align*}")
     return "\n\n".join(blocks)
+
+
+def _break_latex(math: str, width: int = 100) -> str:
+    """A long right-hand side broken across align* rows: each ``=`` part, and long sums at their + and -.
+
+    Breaks only where braces are balanced, so every row is valid LaTeX on its own.
+    """
+    if len(math) <= width:
+        return math
+    rows: list[str] = []
+    for k, part in enumerate(math.split(" = ")):
+        pieces, depth, start, current = [], 0, 0, ""
+        for pos, char in enumerate(part):
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if depth == 0 and part[pos:pos + 3] in (" + ", " - ") and pos - start > width:
+                pieces.append(part[start:pos])
+                start = pos + 1
+        pieces.append(part[start:])
+        current = pieces[0] if k == 0 else "&= " + pieces[0]
+        rows.append(current)
+        rows += ["&\\quad " + piece.strip() for piece in pieces[1:]]
+    return " \\\\\n    ".join(rows)
 
 
 def latex_text(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class Trace:
     mazur: bool = False
     digits: int = 9
     _summary_rounds: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -86,6 +88,7 @@ class Trace:
             f"learning rate eta = {format_number(self.lr)}; {self.steps} step{'s' if self.steps != 1 else ''}; "
             f"names: {self.names.scheme}",
             f"conventions: {self.convention.describe()}",
+            *self.notes,
         ]
 
     def summary_rows(self) -> tuple[list[str], list[list[str]]]:
@@ -260,7 +263,8 @@ def _summary_rounds(steps: int) -> list[int]:
 
 def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_error", lr: float = 0.5,
           steps: int = 1, names: str = "auto", *, update: str = "simultaneous", update_biases: bool = True,
-          bias: str = "per_neuron", summary: bool | None = None, digits: int = 9) -> Trace:
+          bias: str = "per_neuron", summary: bool | None = None, digits: int = 9,
+          aliases: Mapping[str, str] | None = None) -> Trace:
     """Trace gradient descent on one sample, every number with its formula.
 
     The network itself is not changed: the steps run on a copy.
@@ -290,6 +294,10 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     digits : int
         Significant digits shown.
 
+    aliases : dict, optional
+        The learner's own names, shown in every line (``{"y": "target_o1", "z1": "out_o1"}``);
+        an alias that is also another quantity's name wins, and the header says so.
+
     Returns
     -------
     Trace
@@ -316,6 +324,7 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=True)
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)
+    alias_notes = scheme.use_aliases(aliases)
     summary = steps > 10 if summary is None else bool(summary)
     detail = {1, steps} if summary else set(range(1, steps + 1))
     errors = np.empty(steps + 1)
@@ -332,5 +341,8 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
         other = "sequential" if convention.update == "simultaneous" else "simultaneous"
         comparison = gradient_descent(copy.deepcopy(original.module), x, target, steps, lr, update=other,
                                       update_biases=convention.update_biases, bias=convention.bias, loss=spec)
-    return Trace(scheme, network.sizes, network.activations, spec, float(lr), convention, rounds, errors, output,
-                 summary, comparison, is_mazur(net), digits, _summary_rounds(steps) if summary else [])
+    result = Trace(scheme, network.sizes, network.activations, spec, float(lr), convention, rounds, errors, output,
+                   summary, comparison, is_mazur(net), digits, _summary_rounds(steps) if summary else [])
+    result.notes = [f"your names: {', '.join(f'{a} = {q}' for a, q in (aliases or {}).items())}"] if aliases else []
+    result.notes += alias_notes
+    return result
