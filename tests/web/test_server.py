@@ -118,9 +118,10 @@ def test_every_message_type_answers(client):
         for (mine, _), layer in zip(s.model.layers(), weights["layers"]):
             np.testing.assert_array_equal(mine.weight.data, layer["w"])
 
-        ws.send_json({"type": "upload", "csv": "a,b,c\n" + "\n".join(f"{i},{i * i % 7},{i % 2}" for i in range(30))})
+        ws.send_json({"type": "upload", "csv": "a,b,c\n" + "\n".join(f"{i},{i * i % 7},{i % 3}" for i in range(30))})
         st = until(ws, "state")
         assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "b"]
+        assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
         ws.send_json({"type": "state"})
         until(ws, "state")
         ws.send_json({"type": "ping"})
@@ -247,6 +248,25 @@ def test_cli_refuses_a_taken_port_in_one_line():
         r = subprocess.run([sys.executable, "-m", "chainrule", "playground", "--no-browser", "--port", str(port)],
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"port {port}" in r.stderr
+
+
+def test_cli_serves_the_page_on_the_port_asked(tmp_path):
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "chainrule", "playground", "--no-browser", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "chainrule playground" in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
 
 
 def test_cli_without_the_web_extra_says_what_to_install(monkeypatch, capsys):

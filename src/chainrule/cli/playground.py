@@ -42,6 +42,8 @@ def run_playground(args: argparse.Namespace) -> int:
         raise ConfigError(f"the playground needs the web extra (missing {', '.join(missing)}): "
                           "pip install 'chainrule[web]'")
     _check_port(args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"chainrule: note: listening on {args.host}: other machines that reach it can use the playground")
     from chainrule.web import serve
 
     serve(args.host, args.port, open_browser=not args.no_browser)

@@ -173,11 +173,8 @@ class Connection:
         if kind == "check":
             return [tools.check(s, message["wrt"], message["formula"], example)]
         if kind == "upload":
-            s.uploaded = read_csv_upload(message["csv"].encode("utf-8"), message.get("x1", "0"),
-                                         message.get("x2", "1"), message.get("label", "-1"))
-            s.configure({"data": {"kind": "csv", "classes": s.uploaded.classes, "seed": s.setup["data"]["seed"]}})
-            s._build_data()
-            s.reset()
+            s.use_table(read_csv_upload(message["csv"].encode("utf-8"), message.get("x1", "0"),
+                                        message.get("x2", "1"), message.get("label", "-1")))
             return [s.state(), s.frame()]
         if kind == "export":
             if message["format"] == "model":
@@ -257,10 +254,7 @@ def create_app(sessions: Sessions | None = None) -> Starlette:
                 raw = await file.read(MAX_UPLOAD_BYTES + 1)
                 columns = {k: str(form.get(k, d)) for k, d in (("x1", "0"), ("x2", "1"), ("label", "-1"))}
             s = session
-            s.uploaded = read_csv_upload(raw, **columns)
-            s.configure({"data": {"kind": "csv", "classes": s.uploaded.classes}})
-            s._build_data()
-            s.reset()
+            s.use_table(read_csv_upload(raw, **columns))
         except (ProtocolError, ChainruleError) as error:
             return JSONResponse({"type": "error", "message": str(error)}, 400)
         except Exception as error:  # starlette's MultiPartException and friends: a malformed form

@@ -142,6 +142,22 @@ class Session:
             raise
         return self.setup
 
+    def use_table(self, points: Points) -> None:
+        """Show an uploaded table: data set "csv" with its classes (softmax and cross-entropy
+        when it has more than two and the loss was binary cross-entropy), a fresh network."""
+        previous = self.uploaded
+        self.uploaded = points
+        change: dict[str, Any] = {"data": {"kind": "csv", "classes": points.classes}}
+        if points.classes > 2 and self.setup["network"]["loss"] == "binary_cross_entropy":
+            change["network"] = {"output_activation": "softmax", "loss": "cross_entropy"}
+        try:
+            self.setup = merge(self.setup, change)
+            self._build_data()
+            self.reset()
+        except Exception:
+            self.uploaded = previous
+            raise
+
     # ------------------------------------------------------------ training
     def _penalty(self) -> None:
         """Add dE_pen/dw of E_pen = l1 sum|w| + l2/2 sum w^2 to each weight's grad, by the engine's backward()."""
