@@ -8,8 +8,9 @@ two steps. L1 and L2 penalties, E_pen = l1 sum |w| + l2/2 sum w^2 over the weigh
 the biases), are built from chainrule's ops and sent back through ``backward()``, so
 their derivative, too, is the engine's.
 
-Heatmaps are evaluated on a G x G grid over the data's square [-R, R]^2: each hidden
-neuron's out and the output, quantised to bytes (0-255) and base64-encoded.
+Heatmaps are evaluated on a G x G grid over the data's square [-R, R]^2: each input
+feature, each neuron's out (scaled by its largest |out| on the grid) and the output's
+decision, quantised to bytes (0-255) and base64-encoded.
 """
 
 from __future__ import annotations
@@ -252,8 +253,8 @@ class Session:
             heat["cls"] = base64.b64encode(score.astype(np.uint8).tobytes()).decode("ascii")
             heat["value"] = _bytes64(output.max(axis=1) if self.setup["network"]["output_activation"] == "softmax"
                                      else np.full(len(output), 0.8))
-        neurons = []
-        for out in self._outputs(self.f_neuron_grid)[:-1]:
+        neurons = []  # layer 0: the input features; then each layer's neurons, the output layer's last
+        for out in [self.f_neuron_grid, *self._outputs(self.f_neuron_grid)]:
             layer = []
             for j in range(out.shape[1]):
                 v = out[:, j]

@@ -51,6 +51,8 @@ const handlers = {
     sessionStorage.setItem("chainrule-session", m.session);
     app.setup = m.setup; app.data = m.data; app.names = m.network; app.history = m.history.slice();
     app.playing = m.playing; app.sample = m.sample;
+    app.frame = null; // the old frame belongs to the old network; the next one follows at once
+    app.highlighted = null;
     showSetup(); buildDiagram(); showSample(); drawChart(); showPlaying();
     if (!app.hashApplied) {
       app.hashApplied = true;
@@ -344,12 +346,13 @@ function drawChart() {
 }
 
 // ------------------------------------------------------------------ network diagram
-const NODE = 34;
+let NODE = 34; // a neuron's heatmap in pixels: smaller when a layer has many neurons
 function layout(sizes, width, height) {
-  const x0 = 70, dx = (width - x0 - NODE - 10) / Math.max(sizes.length - 1, 1);
+  NODE = Math.max(12, Math.min(34, Math.floor((height - 10) / Math.max(...sizes)) - 6));
+  const x0 = 70, dx = (width - x0 - NODE - 30) / Math.max(sizes.length - 1, 1);
   return sizes.map((n, l) => Array.from({length: n}, (_, j) => {
-    const dy = Math.min(NODE + 12, (height - NODE) / Math.max(n, 1));
-    return {x: x0 + l * dx, y: (height - n * dy) / 2 + j * dy + 4};
+    const dy = Math.min(NODE + 12, (height - 10) / Math.max(n, 1));
+    return {x: x0 + l * dx, y: (height - n * dy) / 2 + j * dy + (dy - NODE) / 2};
   }));
 }
 
@@ -358,7 +361,7 @@ function buildDiagram() {
   box.querySelectorAll("canvas, .inlabel, .nlabel").forEach((e) => e.remove());
   const svg = $("links");
   svg.innerHTML = "";
-  const pos = layout(names.sizes, box.clientWidth || 600, box.clientHeight || 340);
+  const pos = layout(names.sizes, box.clientWidth || 600, box.clientHeight || 320);
   app.pos = pos;
   app.setup.features.forEach((f, i) => {
     const label = document.createElement("div");
@@ -411,24 +414,21 @@ function buildDiagram() {
     }
   });
   if (app.frame) { drawNeurons(app.frame); drawLinks(app.frame); }
+  if (app.highlighted) highlight(...app.highlighted);
 }
 
 function drawNeurons(m) {
   const size = m.neurons.size;
   document.querySelectorAll("#diagram canvas.node").forEach((c) => {
-    const l = Number(c.dataset.layer), j = Number(c.dataset.index);
-    if (l === 0) {
-      const ctx = c.getContext("2d"); ctx.fillStyle = "#eee"; ctx.fillRect(0, 0, NODE, NODE);
-    } else if (l <= m.neurons.grids.length) paint(c, size, decode(m.neurons.grids[l - 1][j]), null);
-    else if (m.output.cls) paint(c, m.output.size, decode(m.output.value), decode(m.output.cls));
-    else paint(c, m.output.size, decode(m.output.value), null);
+    const l = Number(c.dataset.layer), j = Number(c.dataset.index), grids = m.neurons.grids[l];
+    if (grids && grids[j]) paint(c, size, decode(grids[j]), null);
   });
 }
 
 function drawLinks(m) {
   if (!app.links) return;
   for (const {path, l, i, j} of app.links) {
-    const w = m.weights[l] ? m.weights[l].w[i][j] : 0;
+    const w = m.weights[l] && m.weights[l].w[i] ? m.weights[l].w[i][j] : 0;
     path.style.stroke = w >= 0 ? "#0877bd" : "#f59322";
     path.style.strokeWidth = Math.min(0.5 + Math.abs(w) * 2, 7);
     path.style.strokeOpacity = 0.35 + Math.min(Math.abs(w), 1) * 0.5;
@@ -457,6 +457,7 @@ function select(name) {
 
 // ------------------------------------------------------------------ explain panel
 function highlight(neurons, weight) {
+  app.highlighted = [neurons, weight]; // kept, so a redrawn diagram shows it again
   const on = new Set(neurons);
   document.querySelectorAll("#diagram canvas.node").forEach((c) => c.classList.toggle("hi", on.has(c.dataset.neuron)));
   document.querySelectorAll("#links path.link").forEach((p) => {
@@ -475,15 +476,23 @@ function showExplain(m) {
     } else start.push(app.names.neurons[m.where.layer][m.where.index[0]]);
     highlight(m.paths.flatMap((p) => p.neurons).concat(start), m.wrt);
   }
-  $("explain-head").textContent = `${m.target} at sample #${m.sample.index ?? ""} (inputs ${m.sample.inputs.map((v) => v.toFixed(4)).join(", ")}): ${m.note}`;
+  const note = m.note.replace(/\(([^)]{160,})\)/, (_, list) => `(all ${list.split(", ").length} of them)`);
+  $("explain-head").textContent = `${m.target} at sample #${m.sample.index ?? ""} (inputs ${m.sample.inputs.map((v) => v.toFixed(4)).join(", ")}): ${note}`;
   const v = $("explain-value");
   v.textContent = `${m.target} = ${fmt(m.value)}   (finite difference ${fmt(m.finite_difference)}; ${m.agree ? "agree" : "DISAGREE"})`;
   v.dataset.value = m.value; v.dataset.wrt = m.wrt;
   const body = $("explain-body");
   body.innerHTML = "";
-  m.sections.forEach((s, k) => {
-    const div = document.createElement("div"); div.className = "section";
-    const h = document.createElement("h3"); h.textContent = s.title;
+  // The delta form and the check first; the path sum and its factors (long in a deep
+  // network: one product per path) folded away unless there are few paths.
+  const order = [2, 3, 0, 1];
+  order.forEach((k) => {
+    const s = m.sections[k];
+    if (!s) return;
+    const fold = k < 2;
+    const div = document.createElement(fold ? "details" : "div"); div.className = "section";
+    if (fold && m.paths.length <= 4) div.open = true;
+    const h = document.createElement(fold ? "summary" : "h3"); h.textContent = s.title;
     const pre = document.createElement("pre"); pre.textContent = s.lines.join("\n");
     div.append(h, pre);
     if (k === 0 && m.paths.length) {
@@ -576,4 +585,8 @@ function showCheck(m) {
 
 wireControls();
 connect();
-window.addEventListener("resize", () => { if (app.names) buildDiagram(); });
+let diagramWidth = 0;
+window.addEventListener("resize", () => {
+  const width = $("diagram").clientWidth;
+  if (app.names && width !== diagramWidth) { diagramWidth = width; buildDiagram(); }
+});
