@@ -174,6 +174,27 @@ def test_reconnect_resumes_the_session(client):
         assert other["session"] != state["session"]
 
 
+def test_a_diverging_network_stops_play_with_a_message(client):
+    with opened(client) as (ws, state):
+        ws.send_json({"type": "setup", "setup": {
+            "network": {"hidden": [{"units": 8, "activation": "relu"}], "output_activation": "identity",
+                        "loss": "mse"},
+            "optimizer": {"name": "sgd", "lr": 10.0}}})
+        until(ws, "state")
+        ws.send_json({"type": "play", "fps": 60})
+        assert "diverged" in until(ws, "error")["message"]
+        assert until(ws, "playing")["playing"] is False
+        frame = ws.receive_json()  # the diverged network's frame, losses as null when not finite
+        loss = frame["train_loss"]
+        assert frame["type"] == "frame" and (loss is None or not np.isfinite(loss) or loss > 1e6)
+        ws.send_json({"type": "reset", "id": "r"})
+        until(ws, "state", "r")
+        ws.send_json({"type": "setup", "setup": {"optimizer": {"lr": 0.01}}})
+        until(ws, "state")
+        ws.send_json({"type": "step", "id": "s"})
+        assert np.isfinite(until(ws, "frame", "s")["train_loss"])
+
+
 def test_a_page_from_another_site_is_refused(client):
     from starlette.websockets import WebSocketDisconnect
 

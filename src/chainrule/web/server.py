@@ -112,9 +112,12 @@ class Connection:
             try:
                 session.run(0.5 * interval)
                 frame = session.frame()
-            except ChainruleError as error:
+            except Exception as error:  # a diverged network (ChainruleError) or a bug: stop playing, say why
                 session.playing = False
-                await self.send({"type": "error", "message": str(error), "request": "play"})
+                text = str(error) if isinstance(error, ChainruleError) else \
+                    f"training stopped: {type(error).__name__}: {error}"
+                await self.send({"type": "error", "message": text, "request": "play"})
+                await self.send({"type": "playing", "playing": False})
                 await self.send(session.frame())
                 return
             await self.send(frame)

@@ -35,7 +35,9 @@ _HISTORY = 400     # loss-curve points kept (older ones thinned)
 
 
 def _bytes64(values: np.ndarray) -> str:
-    return base64.b64encode(np.clip(np.round(values * 255), 0, 255).astype(np.uint8).tobytes()).decode("ascii")
+    """Values in [0, 1] as one byte each (NaN, from a diverged network, as 0.5), base64."""
+    cells = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.5, posinf=1.0, neginf=0.0)
+    return base64.b64encode(np.clip(np.round(cells * 255), 0, 255).astype(np.uint8).tobytes()).decode("ascii")
 
 
 def _features(points: np.ndarray, names: list[str]) -> np.ndarray:
@@ -182,12 +184,15 @@ class Session:
         batch = self.setup["optimizer"]["batch_size"]
         order = self.batch_rng.permutation(len(self.f_train))
         self.model.train()
-        for start in range(0, len(order), batch):
-            rows = order[start:start + batch]
-            self.step_fn(self.f_train[rows], self.t_train[rows])
-            self._penalty()
-            self.optimizer.step()
-            self.steps += 1
+        # A learning rate too large overflows: the check below stops play with a message,
+        # so NumPy's warnings (errors under a strict configuration) are not wanted here.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, len(order), batch):
+                rows = order[start:start + batch]
+                self.step_fn(self.f_train[rows], self.t_train[rows])
+                self._penalty()
+                self.optimizer.step()
+                self.steps += 1
         self.epoch += 1
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
             self.playing = False
@@ -235,7 +240,9 @@ class Session:
             return float(get_loss(self.setup["network"]["loss"])(self.model(Tensor(features)), targets).item())
 
     def _record(self) -> None:
-        self.history.append((self.epoch, self.loss(self.f_train, self.t_train), self.loss(self.f_test, self.t_test)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            train, test = self.loss(self.f_train, self.t_train), self.loss(self.f_test, self.t_test)
+        self.history.append((self.epoch, train, test))
         if len(self.history) > _HISTORY:  # keep the first and last points, thin the middle
             self.history = self.history[:1] + self.history[2::2][: _HISTORY // 2] + self.history[_HISTORY // 2 + 2:]
 
@@ -243,7 +250,11 @@ class Session:
         return float((self.targets.predict(self._outputs(features)[-1]) == y).mean())
 
     def frame(self) -> dict[str, Any]:
-        """What the screen shows now: epoch, losses, the output heatmap and each hidden neuron's."""
+        """What the screen shows now: epoch, losses, the output heatmap and each neuron's."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._frame()
+
+    def _frame(self) -> dict[str, Any]:
         output = self._outputs(self.f_grid)[-1]
         score = self.targets.score(output)
         heat: dict[str, Any] = {"size": GRID}
