@@ -18,7 +18,7 @@ from chainrule.errors import ChainruleError
 
 __all__ = ["main", "build_parser", "UsageError"]
 
-_GROUPS = ("demo", "training", "learn", "draw", "bench", "export")
+_GROUPS = ("demo", "training", "learn", "draw", "bench", "export", "playground")
 
 
 class UsageError(Exception):

@@ -1,0 +1,182 @@
+"""End-to-end: the playground's page in a real headless Chromium, driven by Playwright.
+
+The server runs in this process (uvicorn in a thread, on a free port), so each number the
+page shows is compared with chainrule called directly on the same session's network.
+The tests share one page and run in file order, as a learner would click. Screenshots go
+to docs/img/ for the README and docs/playground.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+
+import chainrule as cr  # noqa: E402
+
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium package or set CHAINRULE_CHROMIUM)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    import uvicorn
+
+    from chainrule.web.server import Sessions, create_app
+
+    sessions = Sessions()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(sessions), host="127.0.0.1", port=port, log_level="warning",
+                                       lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "the playground server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/", sessions
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    url, _ = server
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(url)
+        pg.wait_for_function("window.playground.frames > 0")
+        yield pg
+        browser.close()
+        assert not errors, errors
+
+
+def session_of(page, server):
+    return server[1].by_id[page.evaluate("window.playground.session")]
+
+
+def wait_idle(page):
+    """Wait until the server has answered every message the page sent."""
+    page.wait_for_function("Object.keys(window.playground.pending).length === 0")
+
+
+def test_pick_a_data_set_and_train_until_the_test_loss_is_low(page, server):
+    page.click("#datasets button[data-kind=gauss]")
+    page.wait_for_function("window.playground.setup.data.kind === 'gauss'")
+    wait_idle(page)
+    page.select_option("#classes", "3")  # three classes: the page switches to softmax and cross-entropy
+    page.wait_for_function("window.playground.setup.network.loss === 'cross_entropy'")
+    wait_idle(page)
+    page.click("#play")
+    page.wait_for_function("Number(document.getElementById('test-loss').dataset.value) < 0.15", timeout=20000)
+    page.click("#play")
+    page.wait_for_function("!window.playground.playing")
+    wait_idle(page)
+    s = session_of(page, server)
+    shown = float(page.get_attribute("#test-loss", "data-value"))
+    assert shown == pytest.approx(s.loss(s.f_test, s.t_test), rel=1e-12)
+    assert shown < 0.15 and s.accuracy(s.f_test, s.y_test) > 0.9
+    assert int(page.text_content("#epoch")) == s.epoch > 0
+    IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMG / "playground.png"), full_page=True)
+
+
+def test_click_a_weight_shows_chainrule_explain_for_the_same_state(page, server):
+    page.click("#heatmap", position={"x": 60, "y": 80})  # the training point nearest this spot
+    wait_idle(page)
+    s = session_of(page, server)
+    page.locator("#links path.linkhit[data-name=w6]").click(force=True)
+    page.wait_for_function("document.getElementById('explain-value').dataset.wrt === 'w6'")
+    shown = float(page.get_attribute("#explain-value", "data-value"))
+    net, x, target, loss = s.current()
+    reference = cr.explain(net, "w6", x, target, loss)
+    assert shown == reference.backprop
+    assert shown == pytest.approx(reference.numeric, rel=1e-5, abs=1e-9)
+    assert "delta form" in page.text_content("#explain-body")
+    assert page.locator("#diagram canvas.node.hi").count() >= 2  # the paths are highlighted
+    page.screenshot(path=str(IMG / "playground-explain.png"), full_page=True)
+
+
+def test_step_through_mazur_reads_his_e_total(page):
+    page.click(".tabs button[data-tab=trace]")
+    page.select_option("#trace-example", "mazur")
+    page.click("#trace-load")
+    page.wait_for_function("window.playground.trace && window.playground.trace.example === 'mazur'")
+    for _ in range(40):
+        if page.get_attribute("#trace-current", "data-name") == "E_total":
+            break
+        page.click("#trace-next")
+    assert page.get_attribute("#trace-current", "data-name") == "E_total"
+    assert page.text_content("#trace-current").endswith("= 0.298371109")
+    page.screenshot(path=str(IMG / "playground-trace.png"), full_page=True)
+
+
+def test_check_a_formula_reads_the_verdict(page):
+    page.click(".tabs button[data-tab=check]")
+    page.select_option("#check-example", "mazur")
+    page.fill("#check-wrt", "w5")
+    page.fill("#check-formula", "(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1")
+    page.click("#check-submit")
+    page.wait_for_function("document.getElementById('check-verdict').dataset.correct === 'true'")
+    page.fill("#check-formula", "(out_o1 - target_o1)*out_h1")
+    page.click("#check-submit")
+    page.wait_for_function("document.getElementById('check-verdict').dataset.correct === 'false'")
+    assert "not correct" in page.text_content("#check-verdict")
+    assert "hint" in page.text_content("#check-detail")
+
+
+def test_export_and_import_a_model(page, server, tmp_path):
+    s = session_of(page, server)
+    page.click(".tabs button[data-tab=files]")
+    with page.expect_download() as download:
+        page.click("#export-model")
+    path = tmp_path / "exported.safetensors"
+    download.value.save_as(path)
+    saved = cr.load(path)
+    trained = [lin.weight.data.copy() for lin, _ in s.model.layers()]
+    for (lin, _), w in zip(saved.layers(), trained):
+        np.testing.assert_array_equal(lin.weight.data, w)
+    page.fill("#seed", "7")
+    page.dispatch_event("#seed", "change")
+    page.wait_for_function("window.playground.setup.seed === 7")
+    assert not np.array_equal(s.model.layers()[0][0].weight.data, trained[0])
+    page.set_input_files("#import-file", str(path))
+    page.wait_for_function("document.getElementById('import-status').textContent === 'imported'")
+    for (lin, _), w in zip(s.model.layers(), trained):
+        np.testing.assert_array_equal(lin.weight.data, w)
+
+
+def test_shareable_url_restores_the_set_up(page, server):
+    page.click("#share")
+    url = page.input_value("#share-url")
+    assert "#setup=" in url
+    setup = page.evaluate("window.playground.setup")
+    other = page.context.new_page()
+    other.goto(url)
+    other.wait_for_function("window.playground.setup && window.playground.setup.data.kind === 'gauss'"
+                            " && Object.keys(window.playground.pending).length === 0 && window.playground.frames > 1")
+    assert other.evaluate("window.playground.session") != page.evaluate("window.playground.session")
+    assert other.evaluate("window.playground.setup") == setup
+    other.close()

@@ -1,0 +1,302 @@
+"""The playground server through Starlette's TestClient: every message type, bad messages, uploads, reconnect.
+
+Numbers are compared with chainrule's library calls made here independently (explain,
+check, trace, load) and, for the penalties, with finite differences of E + E_pen.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("multipart")
+from starlette.testclient import TestClient  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule.web.data import MAX_UPLOAD_BYTES  # noqa: E402
+from chainrule.web.protocol import MESSAGES  # noqa: E402
+from chainrule.web.server import Sessions, create_app  # noqa: E402
+
+SMALL = {"data": {"samples": 120}, "network": {"hidden": [{"units": 3, "activation": "tanh"}]}}
+
+
+@pytest.fixture
+def client():
+    sessions = Sessions()
+    with TestClient(create_app(sessions)) as c:
+        c.sessions = sessions
+        yield c
+
+
+def until(ws, kind, request=None):
+    """The next message of type ``kind`` (answering ``request``, the id sent, when given); others are skipped."""
+    for _ in range(2000):
+        m = ws.receive_json()
+        if m["type"] == kind and (request is None or m.get("id") == request):
+            return m
+    raise AssertionError(f"no {kind} message")
+
+
+@contextlib.contextmanager
+def opened(client, session=None):
+    """A socket on a new (or the named) session, and the state it was greeted with."""
+    with client.websocket_connect("/ws" + (f"?session={session}" if session else "")) as ws:
+        state = ws.receive_json()
+        assert state["type"] == "state"
+        assert ws.receive_json()["type"] == "frame"
+        try:
+            yield ws, state
+        finally:
+            ws.send_json({"type": "pause"})
+
+
+def test_page_and_assets_are_served_from_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    for asset in ("app.js", "app.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    # Offline: no asset from another host (the SVG namespace is a name, not a download).
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)
+    assert set(re.findall(r"https?://[\w./-]+", client.get("/static/app.js").text)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_every_message_type_answers(client):
+    with opened(client) as (ws, state):
+        s = client.sessions.by_id[state["session"]]
+        ws.send_json({"type": "setup", "setup": SMALL, "id": "a"})
+        st = until(ws, "state")
+        assert st["id"] == "a" and st["setup"]["data"]["samples"] == 120 and st["network"]["sizes"] == [2, 3, 1]
+        ws.send_json({"type": "step", "epochs": 2, "id": 2})
+        assert until(ws, "frame", 2)["epoch"] == 2
+        ws.send_json({"type": "play", "fps": 60})
+        assert until(ws, "playing")["playing"] is True
+        first = until(ws, "frame")["epoch"]
+        assert until(ws, "frame")["epoch"] > first
+        ws.send_json({"type": "pause"})
+        assert until(ws, "playing")["playing"] is False
+        ws.send_json({"type": "sample", "index": 5})
+        sample = until(ws, "sample")["sample"]
+        assert sample["index"] == 5 and sample["inputs"] == s.x_train[5].tolist()
+
+        ws.send_json({"type": "explain", "wrt": "w5"})
+        got = until(ws, "explain")
+        net, x, target, loss = s.current()
+        ref = cr.explain(net, "w5", x, target, loss)
+        assert got["value"] == ref.backprop and got["agree"]
+        assert got["sample"]["index"] == 5
+
+        ws.send_json({"type": "trace", "example": "mazur"})
+        lines = until(ws, "trace")["lines"]
+        assert any("E_total" in line["text"] and "= 0.298371109" in line["text"] for line in lines)
+
+        ws.send_json({"type": "check", "wrt": "w5", "formula": "(out_o1 - target_o1)*out_o1*(1 - out_o1)*out_h1",
+                      "example": "mazur"})
+        assert until(ws, "check")["correct"] is True
+        ws.send_json({"type": "check", "wrt": "w5", "formula": "out_h1", "example": "current"})
+        verdict = until(ws, "check")
+        assert verdict["correct"] is False and verdict["hint"]
+
+        ws.send_json({"type": "export", "format": "json"})
+        weights = until(ws, "export")["weights"]
+        np.testing.assert_array_equal(weights["layers"][0]["w"], s.model.layers()[0][0].weight.data)
+        ws.send_json({"type": "export", "format": "model"})
+        raw = base64.b64decode(until(ws, "export")["data"])
+        ws.send_json({"type": "reset", "seed": 9})
+        until(ws, "state")
+        assert s.epoch == 0 and s.setup["seed"] == 9
+        ws.send_json({"type": "import", "data": base64.b64encode(raw).decode()})
+        until(ws, "state")
+        for (mine, _), layer in zip(s.model.layers(), weights["layers"]):
+            np.testing.assert_array_equal(mine.weight.data, layer["w"])
+
+        ws.send_json({"type": "upload", "csv": "a,b,c\n" + "\n".join(f"{i},{i * i % 7},{i % 3}" for i in range(30))})
+        st = until(ws, "state")
+        assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "b"]
+        assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
+        ws.send_json({"type": "state"})
+        until(ws, "state")
+        ws.send_json({"type": "ping"})
+        assert until(ws, "pong")
+    assert set(MESSAGES) == {"setup", "play", "pause", "step", "reset", "sample", "explain", "trace", "check",
+                             "upload", "export", "import", "state", "ping"}
+
+
+@pytest.mark.parametrize("message, says", [
+    ("not json", "must be JSON"),
+    ("[1, 2]", "JSON object"),
+    ({"type": "fly"}, "unknown message type"),
+    ({"type": "step", "epochs": "3"}, "must be an integer"),
+    ({"type": "step", "epochs": 0}, "must lie in 1..100"),
+    ({"type": "explain"}, "needs the field 'wrt'"),
+    ({"type": "pause", "extra": 1}, "has no field 'extra'"),
+    ({"type": "explain", "wrt": "w99"}, "w99"),
+    ({"type": "check", "wrt": "w5", "formula": "__import__('os')"}, ""),
+    ({"type": "setup", "setup": {"network": {"output_activation": "tanh", "loss": "cross_entropy"}}}, "refused"),
+    ({"type": "setup", "setup": {"data": {"classes": 3}}}, "binary cross-entropy"),
+    ({"type": "setup", "setup": {"data": {"kind": "csv"}}}, "upload a CSV"),
+    ({"type": "setup", "setup": {"data": {"noise": float("nan")}}}, "finite"),
+    ({"type": "setup", "setup": {"network": {"hidden": [{"units": 99, "activation": "tanh"}]}}}, "units"),
+    ({"type": "import", "data": "not base64!"}, "base64"),
+    ({"type": "import", "data": base64.b64encode(b"\x80\x04pickle").decode()}, ""),
+    ({"type": "export", "format": "zip"}, "'model' or 'json'"),
+    ({"type": "sample", "index": 99999}, "sample index"),
+])
+def test_bad_messages_get_an_error_and_the_session_survives(client, message, says):
+    with opened(client) as (ws, state):
+        ws.send_text(message if isinstance(message, str) else json.dumps(message))
+        error = until(ws, "error")
+        assert says in error["message"]
+        ws.send_json({"type": "step", "id": 1})
+        assert until(ws, "frame", 1)["epoch"] == 1
+
+
+def test_reconnect_resumes_the_session(client):
+    with opened(client) as (ws, state):
+        ws.send_json({"type": "setup", "setup": SMALL})
+        until(ws, "state")
+        ws.send_json({"type": "step", "epochs": 4, "id": 4})
+        before = until(ws, "frame", 4)
+    with opened(client, state["session"]) as (ws, again):
+        assert again["session"] == state["session"] and again["setup"]["data"]["samples"] == 120
+        assert again["history"][-1][0] == 4 and again["history"][-1][1] == before["train_loss"]
+        ws.send_json({"type": "step"})
+        assert until(ws, "frame")["epoch"] == 5
+    with opened(client, "no-such-session") as (ws, other):
+        assert other["session"] != state["session"]
+
+
+def test_a_diverging_network_stops_play_with_a_message(client):
+    with opened(client) as (ws, state):
+        ws.send_json({"type": "setup", "setup": {
+            "network": {"hidden": [{"units": 8, "activation": "relu"}], "output_activation": "identity",
+                        "loss": "mse"},
+            "optimizer": {"name": "sgd", "lr": 10.0}}})
+        until(ws, "state")
+        ws.send_json({"type": "play", "fps": 60})
+        assert "diverged" in until(ws, "error")["message"]
+        assert until(ws, "playing")["playing"] is False
+        frame = ws.receive_json()  # the diverged network's frame, losses as null when not finite
+        loss = frame["train_loss"]
+        assert frame["type"] == "frame" and (loss is None or not np.isfinite(loss) or loss > 1e6)
+        ws.send_json({"type": "reset", "id": "r"})
+        until(ws, "state", "r")
+        ws.send_json({"type": "setup", "setup": {"optimizer": {"lr": 0.01}}})
+        until(ws, "state")
+        ws.send_json({"type": "step", "id": "s"})
+        assert np.isfinite(until(ws, "frame", "s")["train_loss"])
+
+
+def test_a_page_from_another_site_is_refused(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_json()
+
+
+def _upload(client, session, body, **fields):
+    return client.post(f"/upload?session={session}", files={"file": ("t.csv", body, "text/csv")}, data=fields)
+
+
+def test_uploads_good_too_large_and_malformed(client):
+    with opened(client) as (ws, state):
+        sid = state["session"]
+        rng = np.random.default_rng(0)
+        rows = "\n".join(f"{a:.3f},{b:.3f},{int(a * b > 0) + 1}" for a, b in rng.normal(size=(60, 2)))
+        good = _upload(client, sid, "p,q,label\n" + rows, x1="p", x2="q", label="label")
+        assert good.status_code == 200 and good.json()["rows"] == 60 and good.json()["classes"] == 2
+        s = client.sessions.by_id[sid]
+        assert s.setup["data"]["kind"] == "csv" and np.allclose(s.points.x.mean(axis=0), 0)
+        assert until(ws, "state")["data"]["columns"] == ["p", "q"]
+
+        big = _upload(client, sid, "1,2,0\n" * (MAX_UPLOAD_BYTES // 6 + 10))
+        assert big.status_code in (400, 413) and "bytes" in big.json()["message"]
+        bad = _upload(client, sid, "p,q,label\n1,2,0\n3,oops,1\n" + rows)
+        assert bad.status_code == 400 and "line 3" in bad.json()["message"]
+        for body, says in [("p,q,label\n" + rows.replace(",1\n", ",1.5\n"), "whole numbers"),
+                           ("p,q,label\n1,2,0\n", "rows"), ("", "empty"), (b"\xff\xfe\x00", "UTF-8")]:
+            r = _upload(client, sid, body)
+            assert r.status_code == 400 and says in r.json()["message"], r.json()
+        assert _upload(client, sid, "p,q,label\n" + rows, x1="zz").json()["message"].startswith("no column 'zz'")
+        assert client.post(f"/upload?session={sid}", content=b"garbage",
+                           headers={"content-type": "multipart/form-data; boundary=x"}).status_code == 400
+        assert _upload(client, "nobody", rows).status_code == 404
+        assert s.points.x.shape == (60, 2)  # the refused uploads left the good table in place
+
+
+def test_penalties_are_the_gradient_of_the_penalised_error():
+    """dE/dw after the L1/L2 step equals a finite difference of E + l1 sum|w| + l2/2 sum w^2."""
+    from chainrule.web.session import Session
+
+    s = Session({"data": {"samples": 40}, "network": {"hidden": [{"units": 3, "activation": "tanh"}],
+                                                       "l1": 0.01, "l2": 0.05}})
+    x, t = s.f_train[:8], s.t_train[:8]
+    s.step_fn(x, t)
+    s._penalty()
+    w = s.model.layers()[0][0].weight
+    grad = w.grad.copy()
+
+    def total() -> float:
+        data = s.loss(x, t)
+        weights = [lin.weight.data for lin, _ in s.model.layers()]
+        return data + sum(0.01 * np.abs(a).sum() + 0.025 * (a ** 2).sum() for a in weights)
+
+    eps = 1e-6
+    for idx in [(0, 0), (1, 2)]:
+        old = w.data[idx]
+        w.data[idx] = old + eps
+        up = total()
+        w.data[idx] = old - eps
+        down = total()
+        w.data[idx] = old
+        assert grad[idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5)
+
+
+def test_cli_refuses_a_taken_port_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "chainrule", "playground", "--no-browser", "--port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"port {port}" in r.stderr
+
+
+def test_cli_serves_the_page_on_the_port_asked(tmp_path):
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "chainrule", "playground", "--no-browser", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "chainrule playground" in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+
+
+def test_cli_without_the_web_extra_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from chainrule.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["playground", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "chainrule[web]" in err
