@@ -244,6 +244,35 @@ def test_forward_pass_backprop_and_loss_grad_lbfgs_give_sklearns_values(kind, we
             _close(mine if isinstance(mine, list) else [mine], theirs if isinstance(theirs, list) else [theirs])
 
 
+def test_compute_loss_grad_and_init_coef_give_sklearns_values():
+    ours, ref, x, target = _pair_with_same_weights("multiclass", hidden_layer_sizes=(4,), activation="logistic",
+                                                   solver="lbfgs", alpha=0.2, max_iter=1, random_state=0)
+    results = []
+    for est in (ours, ref):
+        activations, deltas, coef_grads, intercept_grads = _buffers(est, x)
+        est._backprop(x, target, None, activations, deltas, coef_grads, intercept_grads)
+        mine_w, mine_b = [None, None], [None, None]
+        for layer in (0, 1):
+            est._compute_loss_grad(layer, len(x), activations, deltas, mine_w, mine_b)
+        est._random_state = np.random.RandomState(5)
+        results.append(mine_w + mine_b + coef_grads + intercept_grads + list(est._init_coef(3, 2, np.float64)))
+    _close(*results)
+
+
+def test_every_sklearn_method_is_there_with_its_parameters():
+    import inspect
+
+    for ours_cls, ref_cls in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
+        for name, method in inspect.getmembers(ref_cls, callable):
+            if name.startswith("__") or name == "partial_fit":  # partial_fit: scikit-learn's descriptor
+                continue
+            ref_params = list(inspect.signature(method).parameters)
+            ours_params = list(inspect.signature(getattr(ours_cls, name)).parameters)
+            assert ours_params[:len(ref_params)] == ref_params, name
+        ours_partial, ref_partial = ours_cls(solver="sgd").partial_fit, ref_cls(solver="sgd").partial_fit
+        assert list(inspect.signature(ours_partial).parameters) == list(inspect.signature(ref_partial).parameters)
+
+
 def test_loss_grad_lbfgs_agrees_with_finite_differences():
     ours, _, x, target = _pair_with_same_weights("multiclass", hidden_layer_sizes=(4,), activation="tanh",
                                                  solver="lbfgs", alpha=0.1, max_iter=1, random_state=0)
