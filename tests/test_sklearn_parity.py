@@ -324,6 +324,23 @@ def test_every_documented_attribute_and_parameter_is_there(ours_cls, ref_cls, so
         np.testing.assert_array_equal(ours.classes_, ref.classes_)
 
 
+def test_weights_a_callback_loads_at_the_end_are_the_fitted_coefs():
+    from chainrule.callbacks import Callback
+
+    class LoadHalf(Callback):  # what EarlyStopping(restore_best=True) does, with weights known here
+        def on_train_begin(self, state):
+            self.model = state.model
+
+        def on_train_end(self, logs):
+            self.model.load_state_dict({k: v / 2 for k, v in self.model.state_dict().items()})
+
+    x, y = make_classification(60, 4, random_state=0)
+    plain = MLPClassifier((5,), solver="sgd", max_iter=3, random_state=0).fit(x, y)
+    halved = MLPClassifier((5,), solver="sgd", max_iter=3, random_state=0, callbacks=[LoadHalf()]).fit(x, y)
+    _close(halved.coefs_ + halved.intercepts_, [a / 2 for a in plain.coefs_ + plain.intercepts_], 1e-15)
+    np.testing.assert_array_equal(halved.predict_proba(x)[:, 1], halved.model_(x).data.ravel())
+
+
 def test_early_stopping_error_names_the_label_as_given():
     x = np.random.RandomState(0).rand(20, 3)
     for labels, shown in ((np.array([False] * 19 + [True]), "[True]"), (np.array(["ham"] * 19 + ["spam"]),

@@ -388,6 +388,9 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
         model.eval()
         for cb in cbs:
             cb.on_train_end(logs)
+        # a callback may have loaded other weights into the network (EarlyStopping(restore_best=True))
+        est.coefs_[:] = [w.data for w in weights_of(model)]
+        est.intercepts_[:] = [b.data for b in biases_of(model)]
     if est.early_stopping:
         # scikit-learn's restore: the lists become the best epoch's copies
         est.coefs_, est.intercepts_ = est._best_coefs, est._best_intercepts
