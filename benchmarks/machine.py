@@ -84,6 +84,15 @@ def gemm_peak(dtype: str, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+def _chainrule_threads() -> str:
+    """How chainrule picks BLAS threads per fit (it never goes above the benchmark's limit)."""
+    from chainrule.threads import ENV_VAR, describe
+
+    setting = os.environ.get(ENV_VAR, "").strip() or "unset"
+    return (f"chainrule chooses BLAS threads per fit, at most the limit above ({ENV_VAR} {setting}); "
+            f"MLP 64-128-10 on batches of 200: {describe([64, 128, 10], 200)}")
+
+
 def describe(threads: int) -> list[str]:
     """Lines that say what ran where: CPU, cores, SIMD, Python, NumPy and its BLAS, peers' versions."""
     flags = _cpu_flags()
@@ -96,6 +105,7 @@ def describe(threads: int) -> list[str]:
         lines.append(f"NumPy's BLAS: {info.get('internal_api')} {info.get('version')} "
                      f"({info.get('architecture')}), default {info.get('num_threads')} threads; "
                      f"benchmarks use {threads}")
+    lines.append(_chainrule_threads())
     versions = []
     for name in ("torch", "sklearn", "micrograd"):
         try:

@@ -99,7 +99,7 @@ def test_one_sgd_step_from_hand_set_weights_is_the_delta_rule_worked_by_hand():
     assert ours.coefs_[0] is ours.model_[0].weight.data  # the network trained the arrays the user set
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_partial_fit_and_warm_start_continue_from_attributes_set_by_hand(solver, kind):
     rng = np.random.RandomState(0)
@@ -123,15 +123,21 @@ def test_partial_fit_and_warm_start_continue_from_attributes_set_by_hand(solver,
         est.intercepts_ = [b.copy() for b in intercepts]
         est.n_layers_, est.n_outputs_, est.out_activation_ = 4, n_out, out_activation
         est.n_features_in_, est.t_, est.n_iter_ = 4, 0, 0
-        est.loss_curve_, est.best_loss_, est._no_improvement_count = [], np.inf, 0
-        est.partial_fit(x, y, **extra)
-        est.partial_fit(x, y)
-        est.fit(x, y)  # warm_start: three more epochs from where partial_fit left the weights
+        if solver != "lbfgs":
+            est.loss_curve_, est.best_loss_, est._no_improvement_count = [], np.inf, 0
+            est.partial_fit(x, y, **extra)
+            est.partial_fit(x, y)
+        elif kind == "classifier":
+            est.classes_ = np.array([0, 1, 2])  # warm_start checks the labels against these
+            est._label_binarizer = LabelBinarizer().fit(y)
+        est.fit(x, y)  # warm_start: three more epochs (iterations) from where the weights are
         models.append(est)
     ours, ref = models
-    _same_weights(ours, ref)
-    _close(ours.loss_curve_, ref.loss_curve_)
-    assert (ours.t_, ours.n_iter_, ours.best_loss_) == (ref.t_, ref.n_iter_, pytest.approx(ref.best_loss_, abs=TOL))
+    _same_weights(ours, ref, 1e-10 if solver == "lbfgs" else TOL)
+    assert (ours.t_, ours.n_iter_, ours.loss_) == (ref.t_, ref.n_iter_, pytest.approx(ref.loss_, abs=1e-10))
+    if solver != "lbfgs":
+        _close(ours.loss_curve_, ref.loss_curve_)
+        assert ours.best_loss_ == pytest.approx(ref.best_loss_, abs=TOL)
 
 
 def test_replacing_an_array_after_fit_changes_what_predict_uses():
@@ -244,6 +250,35 @@ def test_forward_pass_backprop_and_loss_grad_lbfgs_give_sklearns_values(kind, we
             _close(mine if isinstance(mine, list) else [mine], theirs if isinstance(theirs, list) else [theirs])
 
 
+def test_compute_loss_grad_and_init_coef_give_sklearns_values():
+    ours, ref, x, target = _pair_with_same_weights("multiclass", hidden_layer_sizes=(4,), activation="logistic",
+                                                   solver="lbfgs", alpha=0.2, max_iter=1, random_state=0)
+    results = []
+    for est in (ours, ref):
+        activations, deltas, coef_grads, intercept_grads = _buffers(est, x)
+        est._backprop(x, target, None, activations, deltas, coef_grads, intercept_grads)
+        mine_w, mine_b = [None, None], [None, None]
+        for layer in (0, 1):
+            est._compute_loss_grad(layer, len(x), activations, deltas, mine_w, mine_b)
+        est._random_state = np.random.RandomState(5)
+        results.append(mine_w + mine_b + coef_grads + intercept_grads + list(est._init_coef(3, 2, np.float64)))
+    _close(*results)
+
+
+def test_every_sklearn_method_is_there_with_its_parameters():
+    import inspect
+
+    for ours_cls, ref_cls in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
+        for name, method in inspect.getmembers(ref_cls, callable):
+            if name.startswith("__") or name == "partial_fit":  # partial_fit: scikit-learn's descriptor
+                continue
+            ref_params = list(inspect.signature(method).parameters)
+            ours_params = list(inspect.signature(getattr(ours_cls, name)).parameters)
+            assert ours_params[:len(ref_params)] == ref_params, name
+        ours_partial, ref_partial = ours_cls(solver="sgd").partial_fit, ref_cls(solver="sgd").partial_fit
+        assert list(inspect.signature(ours_partial).parameters) == list(inspect.signature(ref_partial).parameters)
+
+
 def test_loss_grad_lbfgs_agrees_with_finite_differences():
     ours, _, x, target = _pair_with_same_weights("multiclass", hidden_layer_sizes=(4,), activation="tanh",
                                                  solver="lbfgs", alpha=0.1, max_iter=1, random_state=0)
@@ -293,6 +328,23 @@ def test_every_documented_attribute_and_parameter_is_there(ours_cls, ref_cls, so
     _same_weights(ours, ref, 1e-10)
     if ours_cls is MLPClassifier:
         np.testing.assert_array_equal(ours.classes_, ref.classes_)
+
+
+def test_weights_a_callback_loads_at_the_end_are_the_fitted_coefs():
+    from chainrule.callbacks import Callback
+
+    class LoadHalf(Callback):  # what EarlyStopping(restore_best=True) does, with weights known here
+        def on_train_begin(self, state):
+            self.model = state.model
+
+        def on_train_end(self, logs):
+            self.model.load_state_dict({k: v / 2 for k, v in self.model.state_dict().items()})
+
+    x, y = make_classification(60, 4, random_state=0)
+    plain = MLPClassifier((5,), solver="sgd", max_iter=3, random_state=0).fit(x, y)
+    halved = MLPClassifier((5,), solver="sgd", max_iter=3, random_state=0, callbacks=[LoadHalf()]).fit(x, y)
+    _close(halved.coefs_ + halved.intercepts_, [a / 2 for a in plain.coefs_ + plain.intercepts_], 1e-15)
+    np.testing.assert_array_equal(halved.predict_proba(x)[:, 1], halved.model_(x).data.ravel())
 
 
 def test_early_stopping_error_names_the_label_as_given():

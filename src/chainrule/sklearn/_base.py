@@ -28,7 +28,7 @@ from chainrule.sklearn._config import (
     pair_objective,
 )
 from chainrule.sklearn._lbfgs import fit_lbfgs
-from chainrule.sklearn._network import BatchLoss, glorot_arrays, init_factors
+from chainrule.sklearn._network import BatchLoss, glorot_arrays, glorot_layer, init_factors
 from chainrule.sklearn._state import NetworkState, output_name
 from chainrule.sklearn._stochastic import fit_stochastic
 from chainrule.threads import fit_threads
@@ -72,7 +72,7 @@ class BaseMLP(NetworkState, BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> BaseMLP:  # noqa: N803
         sizes = check_integral_sizes(self.hidden_layer_sizes)
         first_pass = "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
-        x, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=self._target_dtype(first_pass))
+        x, y = self._validate_input(X, y, incremental, reset=first_pass)
         if hasattr(x, "tocsr"):
             x = x.tocsr()
         if sample_weight is not None:
@@ -84,17 +84,15 @@ class BaseMLP(NetworkState, BaseEstimator):
         self.n_outputs_ = y.shape[1]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(layer_units, objective, x.dtype)
+            self._initialize(y, layer_units, x.dtype)
         else:
             self._continue(layer_units, objective)
-        model = self._network()
-        batch_loss = BatchLoss(model, objective, self.alpha, self.l1)
         with fit_threads(layer_units, self._batch_rows(x.shape[0]), self.n_threads) as threads:
             self.n_threads_ = threads.n
             if self.solver in STOCHASTIC_SOLVERS:
-                fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
+                self._fit_stochastic(x, y, sample_weight, None, None, None, None, layer_units, incremental)
             else:
-                fit_lbfgs(self, x, y, sample_weight, batch_loss)
+                self._fit_lbfgs(x, y, sample_weight, None, None, None, None, layer_units)
         self._network()  # the solvers move the arrays in place, or (early stopping, L-BFGS) replace them
         if not all(all_finite(w) for w in [*self.coefs_, *self.intercepts_]):
             raise DataError("Solver produced non-finite parameter weights. The input data may contain large "
@@ -114,8 +112,56 @@ class BaseMLP(NetworkState, BaseEstimator):
             return np.dtype(self.dtype)
         return (np.float64, np.float32)
 
-    def _initialize(self, layer_units: list[int], objective: Objective, dtype: np.dtype) -> None:
+    def _fit_stochastic(self, X: Any, y: np.ndarray, sample_weight: Any, activations: Any, deltas: Any,  # noqa: N803
+                        coef_grads: Any, intercept_grads: Any, layer_units: list[int], incremental: bool) -> None:
+        """'sgd' or 'adam' on encoded targets y (n_samples, n_outputs_), scikit-learn's signature.
+
+        The buffers (``activations`` ... ``intercept_grads``) are scikit-learn's; chainrule's
+        pass keeps its own, so they may be None.
+        """
+        batch_loss = BatchLoss(self._network(), self._trained_objective(), self.alpha, self.l1)
+        fit_stochastic(self, X, y, sample_weight, batch_loss, incremental, self._random_state)
+
+    def _fit_lbfgs(self, X: Any, y: np.ndarray, sample_weight: Any, activations: Any, deltas: Any,  # noqa: N803
+                   coef_grads: Any, intercept_grads: Any, layer_units: list[int]) -> None:
+        """L-BFGS-B on encoded targets y, scikit-learn's signature (the buffers may be None)."""
+        batch_loss = BatchLoss(self._network(), self._trained_objective(), self.alpha, self.l1)
+        fit_lbfgs(self, X, y, sample_weight, batch_loss)
+
+    def _update_no_improvement_count(self, early_stopping: bool, X: Any, y: Any,  # noqa: N803
+                                     sample_weight: Any) -> None:
+        """scikit-learn's stopping count after an epoch: epochs that did not improve the best figure by tol.
+
+        With ``early_stopping`` the figure is the score on the held-out (X, y) (labels for
+        the classifier), appended to ``validation_scores_``, and the best epoch's weights
+        are copied to ``_best_coefs``/``_best_intercepts``; otherwise the last training loss.
+        """
+        if early_stopping:
+            score = self._score(X, y, sample_weight=sample_weight)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            self._no_improvement_count = self._no_improvement_count + 1 \
+                if score < self.best_validation_score_ + self.tol else 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
+            return
+        loss = self.loss_curve_[-1]
+        self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - self.tol else 0
+        if loss < self.best_loss_:
+            self.best_loss_ = loss
+
+    def _init_coef(self, fan_in: int, fan_out: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One layer's Glorot-uniform W and b from ``_random_state`` (c = 2 for logistic, else 6)."""
+        factor = init_factors(self.activation, hidden_activations(self.activation, 1))[0] \
+            if not isinstance(self.activation, (list, tuple)) else 6.0
+        return glorot_layer(fan_in, fan_out, factor, self._random_state, dtype)
+
+    def _initialize(self, y: np.ndarray, layer_units: list[int], dtype: Any) -> None:
         """Fresh weights and fitted attributes, as scikit-learn's first call to fit sets them."""
+        objective = self._objective()
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = layer_units[-1]

@@ -182,7 +182,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool, dtype: Any):  # noqa: N803
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool, dtype: Any = None):  # noqa: N803
+        dtype = self._target_dtype(reset) if dtype is None else dtype
         with data_errors():
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=dtype,  # noqa: N806
                                  reset=reset)
@@ -218,11 +219,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             y = np.hstack([1 - y, y])
         return y
 
-    def _validation_score(self, X: Any, y: np.ndarray, sample_weight: Any) -> float:  # noqa: N803
+    def _decode(self, y: np.ndarray) -> np.ndarray:
+        """Encoded targets (n_samples, n_outputs_) back to the labels they encode."""
         if self._two_column_binary(self.out_activation_):
             y = y[:, 1:]
-        labels = self._label_binarizer.inverse_transform(y if y.shape[1] > 1 else y.ravel())
-        return self._score_with_function(X, labels, sample_weight, accuracy_score)
+        return self._label_binarizer.inverse_transform(y if y.shape[1] > 1 else y.ravel())
+
+    def _score(self, X: Any, y: Any, sample_weight: Any = None) -> float:  # noqa: N803
+        """Accuracy on (X, labels y) without validating X (scikit-learn's early-stopping score)."""
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
         """Labels for X (n_samples, n_features): (n_samples,), or (n_samples, n_labels) for multilabel."""
@@ -305,7 +310,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self._check_params()
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool, dtype: Any):  # noqa: N803
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool, dtype: Any = None):  # noqa: N803
+        dtype = self._target_dtype(reset) if dtype is None else dtype
         with data_errors():
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,  # noqa: N806
                                  dtype=dtype, reset=reset)
@@ -322,7 +328,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _encode(self, y: np.ndarray, objective: Objective) -> np.ndarray:
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def _validation_score(self, X: Any, y: np.ndarray, sample_weight: Any) -> float:  # noqa: N803
+    def _decode(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def _score(self, X: Any, y: Any, sample_weight: Any = None) -> float:  # noqa: N803
+        """R^2 on (X, y) without validating X (scikit-learn's early-stopping score)."""
         return self._score_with_function(X, y, sample_weight, r2_score)
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803

@@ -49,20 +49,24 @@ def init_factors(activation: Any, hidden: Sequence[str | Activation]) -> list[fl
     return [factor(activation)] * (len(hidden) + 1)
 
 
+def glorot_layer(fan_in: int, fan_out: int, factor: float, random_state: np.random.RandomState,
+                 dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """One layer's W (fan_in, fan_out) then b (fan_out,), from U(-a, a), a = sqrt(c / (fan_in + fan_out))."""
+    bound = math.sqrt(factor / (fan_in + fan_out))
+    weight = random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+    return weight, random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
+
+
 def glorot_arrays(layer_units: Sequence[int], factors: Sequence[float], random_state: np.random.RandomState,
                   dtype: np.dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """scikit-learn's initialisation, draw for draw: the lists ``coefs_`` and ``intercepts_``.
 
-    For each layer in turn, W (fan_in, fan_out) and then b (fan_out,) are drawn from
-    U(-a, a), a = sqrt(c / (fan_in + fan_out)), with scikit-learn's ``RandomState``; so the
+    Layer after layer, :func:`glorot_layer` with scikit-learn's ``RandomState``; so the
     same ``random_state`` gives the same numbers as scikit-learn's MLP.
     """
-    coefs, intercepts = [], []
-    for fan_in, fan_out, c in zip(layer_units[:-1], layer_units[1:], factors):
-        bound = math.sqrt(c / (fan_in + fan_out))
-        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
-        intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
-    return coefs, intercepts
+    pairs = [glorot_layer(fan_in, fan_out, c, random_state, dtype)
+             for fan_in, fan_out, c in zip(layer_units[:-1], layer_units[1:], factors)]
+    return [w for w, _ in pairs], [b for _, b in pairs]
 
 
 def weights_of(model: MLP) -> list[Parameter]:

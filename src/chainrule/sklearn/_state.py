@@ -160,6 +160,20 @@ class NetworkState:
         intercept_grads[:] = [b.grad for b in biases_of(model)]
         return value, coef_grads, intercept_grads
 
+    def _compute_loss_grad(self, layer: int, sw_sum: float, activations: list[Any], deltas: list[Any],
+                           coef_grads: list[Any], intercept_grads: list[Any]) -> None:
+        """Layer ``layer``'s gradients from its input and delta, into the lists (scikit-learn's step).
+
+        dE/dW^(l) = (out^(l-1)^T delta^(l) + alpha W^(l) + l1 sign(W^(l))) / n and
+        dE/db^(l) = sum_n delta^(l) / n, n the (weighted) number of samples ``sw_sum``.
+        """
+        weight = np.asarray(self.coefs_[layer])
+        grad = activations[layer].T @ deltas[layer] + self.alpha * weight
+        if self.l1:
+            grad += self.l1 * np.sign(weight)
+        coef_grads[layer] = grad / sw_sum
+        intercept_grads[layer] = np.sum(deltas[layer], axis=0) / sw_sum
+
     def _loss_grad_lbfgs(self, packed_coef_inter: np.ndarray, X: Any, y: Any, sample_weight: Any,  # noqa: N803
                          activations: list[Any], deltas: list[Any], coef_grads: list[Any],
                          intercept_grads: list[Any]) -> tuple[float, np.ndarray]:

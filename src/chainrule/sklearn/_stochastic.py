@@ -315,8 +315,10 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
     if est.early_stopping and incremental:
         raise ConfigError("partial_fit does not support early_stopping=True")
     val = None
+    val_labels = None
     if est.early_stopping:
         x, y, sample_weight, val = _split(est, x, y, sample_weight, random_state)
+        val_labels = (val[0], est._decode(val[1]), val[2])
     n = x.shape[0]
     order = np.arange(n, dtype=int)
     if est.batch_size == "auto":
@@ -356,8 +358,8 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
             est.loss_curve_.append(est.loss_)
             if est.verbose:
                 print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-            logs = {"loss": est.loss_, **_validate(est, val, batch_loss), "lr": lr_used}
-            _count_no_improvement(est, params)
+            est._update_no_improvement_count(est.early_stopping, *(val_labels or (None, None, None)))
+            logs = {"loss": est.loss_, **_validation_logs(est, val, batch_loss), "lr": lr_used}
             opt.iteration_ends(est.t_)
             logs["time"] = time.perf_counter() - start
             state.epoch += 1
@@ -386,42 +388,18 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
         model.eval()
         for cb in cbs:
             cb.on_train_end(logs)
+        # a callback may have loaded other weights into the network (EarlyStopping(restore_best=True))
+        est.coefs_[:] = [w.data for w in weights_of(model)]
+        est.intercepts_[:] = [b.data for b in biases_of(model)]
     if est.early_stopping:
         # scikit-learn's restore: the lists become the best epoch's copies
         est.coefs_, est.intercepts_ = est._best_coefs, est._best_intercepts
 
 
-def _validate(est: Any, val: tuple | None, batch_loss: BatchLoss) -> dict[str, float]:
-    """The validation figures of one epoch: score (accuracy or R^2) and data loss."""
+def _validation_logs(est: Any, val: tuple | None, batch_loss: BatchLoss) -> dict[str, float]:
+    """The validation figures of one epoch: the score just recorded and the data loss (recorded here)."""
     if val is None:
         return {}
-    x_val, y_val, w_val = val
-    score = est._validation_score(x_val, y_val, w_val)
-    est.validation_scores_.append(score)
-    val_loss = batch_loss.evaluate(x_val, y_val, w_val)
+    val_loss = batch_loss.evaluate(*val)
     est.validation_loss_curve_.append(val_loss)
-    if est.verbose:
-        print(f"Validation score: {score:f}")
-    return {"val_loss": val_loss, ("val_accuracy" if est._is_classifier else "val_r2"): score}
-
-
-def _count_no_improvement(est: Any, params: list[Any]) -> None:
-    """scikit-learn's rule: count epochs that do not improve the best figure by more than tol.
-
-    The figure is the validation score with early stopping (the best epoch's weights are
-    copied to ``_best_coefs``/``_best_intercepts``), else the training loss.
-    """
-    if est.early_stopping:
-        score = est.validation_scores_[-1]
-        est._no_improvement_count = est._no_improvement_count + 1 \
-            if score < est.best_validation_score_ + est.tol else 0
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            n_weights = len(params) // 2
-            est._best_coefs = [p.data.copy() for p in params[:n_weights]]
-            est._best_intercepts = [p.data.copy() for p in params[n_weights:]]
-        return
-    loss = est.loss_curve_[-1]
-    est._no_improvement_count = est._no_improvement_count + 1 if loss > est.best_loss_ - est.tol else 0
-    if loss < est.best_loss_:
-        est.best_loss_ = loss
+    return {"val_loss": val_loss, ("val_accuracy" if est._is_classifier else "val_r2"): est.validation_scores_[-1]}
