@@ -130,6 +130,19 @@ def test_a_built_in_set_is_rebuilt_as_train_made_it(tmp_path: Path, capsys) -> N
                                                           "300"])
 
 
+def test_evaluate_reads_the_set_the_model_was_trained_on(tmp_path: Path, capsys) -> None:
+    _fake_set(tmp_path / "data" / "mnist")
+    _fake_set(tmp_path / "data" / "fashion-mnist")
+    model = tmp_path / "fashion.safetensors"
+    assert _run(capsys, ["train", "--data", tmp_path / "data", "--kind", "fashion", "--epochs", "1", "--out",
+                         model])[0] == 0
+    assert read_metadata(model)["split"]["source"] == "fashion"
+    code, out, _ = _run(capsys, ["evaluate", model, "--data", tmp_path / "data"])
+    assert code == 0 and "on Fashion-MNIST, the published test set, 2 images:" in out
+    code, out, _ = _run(capsys, ["evaluate", model, "--data", tmp_path / "data", "--kind", "mnist"])
+    assert code == 0 and "on MNIST" in out and "(the model was trained on Fashion-MNIST)" in out
+
+
 # ------------------------------------------------------------------ class-index targets
 def _last_error(text: str) -> str:
     return re.findall(r"E_total\+ = (\S+)", text)[-1]
