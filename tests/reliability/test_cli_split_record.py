@@ -78,6 +78,11 @@ def test_evaluate_reuses_the_recorded_split_and_says_which_rows(trained: Path, t
     assert f"({right} of {n})" in out
 
 
+def test_predict_keeps_one_row_per_row_of_the_table(trained: Path, table: Path, capsys) -> None:
+    code, out, _ = _run(capsys, ["predict", trained, "--csv", table, "--target", "y"])
+    assert code == 0 and len(out.splitlines()) == 1 + 30
+
+
 @pytest.mark.parametrize("flag,value", [("--seed", "2"), ("--test-fraction", "0.5")])
 def test_evaluate_refuses_flags_that_contradict_the_record(trained: Path, table: Path, capsys, flag: str,
                                                            value: str) -> None:

@@ -163,11 +163,12 @@ def _describe_source(recorded: dict[str, Any]) -> str:
 
 
 def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = True,
-              recorded: dict[str, Any] | None = None) -> Data:
+              recorded: dict[str, Any] | None = None, whole_csv: bool = False) -> Data:
     """The data the flags name; ``need_train`` False keeps only the test part.
 
     ``recorded`` is the split a model file records (``evaluate``, ``predict``): a CSV whose
-    SHA-256 matches, or the same built-in set, is split as train split it.
+    SHA-256 matches, or the same built-in set, is split as train split it. ``whole_csv``
+    (``predict``) keeps every row of a CSV, one prediction per row of the file.
     """
     from chainrule import datasets
 
@@ -195,8 +196,8 @@ def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = Tr
         x, y = datasets.load_csv(args.csv, target=target, delimiter=args.delimiter, header=not args.no_header,
                                  dtype=dtype)
         record = {"source": "csv", "file": Path(args.csv).name[:200], "sha256": _sha256(args.csv), "rows": len(x)}
-        if not need_target:
-            return Data(name, None, (x, None), None, record, f"all {len(x):,} rows")
+        if not need_target or whole_csv:
+            return Data(name, None, (x, y), _classes(y) if y is not None else None, record, f"all {len(x):,} rows")
         if not need_train:
             if note is None and not asked:
                 rows = f"all {len(x):,} rows"

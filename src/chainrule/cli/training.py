@@ -428,7 +428,7 @@ def run_predict(args: argparse.Namespace) -> int:
         check_destination(args.out, error=ConfigError)  # before reading anything
     model, split = _load(args.model)
     args.dtype = str(model.layers()[0][0].weight.data.dtype)
-    data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split)
+    data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split, whole_csv=True)
     _check_features(model, data, args.model)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
         out = predict(model, data.test[0])
