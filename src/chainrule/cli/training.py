@@ -126,7 +126,7 @@ def build_model(args: argparse.Namespace, data: Data) -> Any:
     rows = len(data.train[0]) if data.train is not None else 1
     batch = max(1, min(getattr(args, "batch_size", 1), rows))  # fit never makes a batch larger than the data
     check_network(sizes, batch=batch, itemsize=np.dtype(args.dtype).itemsize,
-                  flag="--layers" if args.layers is not None else f"the network (batch {batch:,})")
+                  flag="--layers" if args.layers is not None else "the network")
     activation = _check_activation(args.activation, "--activation") or "identity"
     output = _check_activation(args.output_activation, "--output-activation")
     return MLP(sizes, activation=activation, output_activation=output, seed=args.seed, dtype=args.dtype)
