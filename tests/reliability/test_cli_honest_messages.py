@@ -103,3 +103,23 @@ def test_a_cell_or_file_name_with_controls_is_escaped(tmp_path: Path, capsys) ->
     line = _error_line(capsys, ["train", "--csv", str(name)])
     assert "\x1b" not in line and "\x07" not in line
     assert "t\\x1b[31m.csv, line 3, column 'b'" in line and "'x\\x07y', not a number" in line
+
+
+# ------------------------------------------------------------------ input paths that are not files
+@pytest.mark.parametrize("case,needle", [
+    ("loop", "too many levels of symbolic links"),
+    ("under-a-file", "a part of the path is not a folder"),
+    ("folder", "not a file but a folder"),
+    ("fifo", "not a file but a FIFO"),
+    ("long", "too long"),
+])
+def test_a_csv_path_that_is_not_a_file_is_one_line(tmp_path: Path, capsys, case: str, needle: str) -> None:
+    import os
+
+    (tmp_path / "a-file").write_text("1,2\n")
+    os.symlink(tmp_path / "loop-b", tmp_path / "loop-a")
+    os.symlink(tmp_path / "loop-a", tmp_path / "loop-b")
+    os.mkfifo(tmp_path / "fifo")
+    path = {"loop": tmp_path / "loop-a", "under-a-file": tmp_path / "a-file" / "t.csv", "folder": tmp_path,
+            "fifo": tmp_path / "fifo", "long": tmp_path / ("n" * 300 + ".csv")}[case]
+    assert needle in _error_line(capsys, ["train", "--csv", str(path), "--epochs", "1"])

@@ -78,6 +78,11 @@ def test_evaluate_reuses_the_recorded_split_and_says_which_rows(trained: Path, t
     assert f"({right} of {n})" in out
 
 
+def test_predict_keeps_one_row_per_row_of_the_table(trained: Path, table: Path, capsys) -> None:
+    code, out, _ = _run(capsys, ["predict", trained, "--csv", table, "--target", "y"])
+    assert code == 0 and len(out.splitlines()) == 1 + 30
+
+
 @pytest.mark.parametrize("flag,value", [("--seed", "2"), ("--test-fraction", "0.5")])
 def test_evaluate_refuses_flags_that_contradict_the_record(trained: Path, table: Path, capsys, flag: str,
                                                            value: str) -> None:
@@ -128,6 +133,19 @@ def test_a_built_in_set_is_rebuilt_as_train_made_it(tmp_path: Path, capsys) -> N
     assert f"({round(scores['accuracy'] * 40)} of 40)" in out
     assert "--samples 300 contradicts" in _error(capsys, ["evaluate", model, "--dataset", "moons", "--samples",
                                                           "300"])
+
+
+def test_evaluate_reads_the_set_the_model_was_trained_on(tmp_path: Path, capsys) -> None:
+    _fake_set(tmp_path / "data" / "mnist")
+    _fake_set(tmp_path / "data" / "fashion-mnist")
+    model = tmp_path / "fashion.safetensors"
+    assert _run(capsys, ["train", "--data", tmp_path / "data", "--kind", "fashion", "--epochs", "1", "--out",
+                         model])[0] == 0
+    assert read_metadata(model)["split"]["source"] == "fashion"
+    code, out, _ = _run(capsys, ["evaluate", model, "--data", tmp_path / "data"])
+    assert code == 0 and "on Fashion-MNIST, the published test set, 2 images:" in out
+    code, out, _ = _run(capsys, ["evaluate", model, "--data", tmp_path / "data", "--kind", "mnist"])
+    assert code == 0 and "on MNIST" in out and "(the model was trained on Fashion-MNIST)" in out
 
 
 # ------------------------------------------------------------------ class-index targets

@@ -42,7 +42,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, predict: bool = False) -
                         "(or with mnist/ and fashion-mnist/ subfolders)")
     source.add_argument("--csv", metavar="FILE", help="a numeric CSV table")
     source.add_argument("--dataset", choices=BUILT_IN, help="the embedded 8x8 digits or a seeded toy 2-D set")
-    group.add_argument("--kind", choices=("mnist", "fashion"), default="mnist", help="with --data (default mnist)")
+    group.add_argument("--kind", choices=("mnist", "fashion"), default=None,
+                       help="with --data (default mnist" + ("" if not predict and parser.prog.endswith("train") else
+                                                           ", or the set the model file records") + ")")
     group.add_argument("--download", action="store_true", help="with --data: fetch missing files into DIR")
     what = "a column to drop before predicting" if predict else "the target column (default: the last)"
     group.add_argument("--target", metavar="COL", help=f"with --csv: {what}, by name or 0-based index")
@@ -161,11 +163,12 @@ def _describe_source(recorded: dict[str, Any]) -> str:
 
 
 def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = True,
-              recorded: dict[str, Any] | None = None) -> Data:
+              recorded: dict[str, Any] | None = None, whole_csv: bool = False) -> Data:
     """The data the flags name; ``need_train`` False keeps only the test part.
 
     ``recorded`` is the split a model file records (``evaluate``, ``predict``): a CSV whose
-    SHA-256 matches, or the same built-in set, is split as train split it.
+    SHA-256 matches, or the same built-in set, is split as train split it. ``whole_csv``
+    (``predict``) keeps every row of a CSV, one prediction per row of the file.
     """
     from chainrule import datasets
 
@@ -176,20 +179,25 @@ def load_data(args: argparse.Namespace, need_train: bool, need_target: bool = Tr
     dtype = np.dtype(getattr(args, "dtype", "float32"))
     if args.data is not None:
         split = "both" if need_train else "test"
-        loaded = datasets.load_mnist(args.data, kind=args.kind, split=split, dtype=dtype, download=args.download)
+        trained_on = recorded.get("source") if recorded is not None and not need_train else None
+        kind = args.kind or (trained_on if trained_on in ("mnist", "fashion") else "mnist")
+        loaded = datasets.load_mnist(args.data, kind=kind, split=split, dtype=dtype, download=args.download)
         train, test = loaded if need_train else (None, loaded)
-        title = "Fashion-MNIST" if args.kind == "fashion" else "MNIST"
-        record = {"source": args.kind, "test": "the published test set",
+        title = "Fashion-MNIST" if kind == "fashion" else "MNIST"
+        record = {"source": kind, "test": "the published test set",
                   "rows": len(test[0]) + (len(train[0]) if train is not None else 0)}
-        return Data(title, train, test, 10, record, f"the published test set, {len(test[0]):,} images")
+        rows = f"the published test set, {len(test[0]):,} images"
+        if trained_on in ("mnist", "fashion") and trained_on != kind:
+            rows += f" (the model was trained on {'Fashion-MNIST' if trained_on == 'fashion' else 'MNIST'})"
+        return Data(title, train, test, 10, record, rows)
     if args.csv is not None:
         name = printable(args.csv, 200)
         target = _column(args.target) if args.target is not None else (-1 if need_target else None)
         x, y = datasets.load_csv(args.csv, target=target, delimiter=args.delimiter, header=not args.no_header,
                                  dtype=dtype)
         record = {"source": "csv", "file": Path(args.csv).name[:200], "sha256": _sha256(args.csv), "rows": len(x)}
-        if not need_target:
-            return Data(name, None, (x, None), None, record, f"all {len(x):,} rows")
+        if not need_target or whole_csv:
+            return Data(name, None, (x, y), _classes(y) if y is not None else None, record, f"all {len(x):,} rows")
         if not need_train:
             if note is None and not asked:
                 rows = f"all {len(x):,} rows"

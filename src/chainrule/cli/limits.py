@@ -92,7 +92,8 @@ def check_network(sizes: Sequence[int], batch: int = 1, itemsize: int = 8, flag:
     nbytes = network_bytes(sizes, batch, itemsize)
     shown = ",".join(map(str, sizes)) if len(sizes) <= 8 else ",".join(map(str, sizes[:8])) + ",..."
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    check_memory(nbytes, f"{flag} {shown} ({n_params:,} weights and biases)", "choose smaller layers")
+    batches = f" trained in batches of {batch:,}" if batch > 1 else ""
+    check_memory(nbytes, f"{flag} {shown}, {n_params:,} weights and biases{batches},", "choose smaller layers")
 
 
 def max_trace_steps() -> int:

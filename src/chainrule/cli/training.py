@@ -129,7 +129,7 @@ def build_model(args: argparse.Namespace, data: Data) -> Any:
     rows = len(data.train[0]) if data.train is not None else 1
     batch = max(1, min(getattr(args, "batch_size", 1), rows))  # fit never makes a batch larger than the data
     check_network(sizes, batch=batch, itemsize=np.dtype(args.dtype).itemsize,
-                  flag="--layers" if args.layers is not None else f"the network (batch {batch:,})")
+                  flag="--layers" if args.layers is not None else "the network")
     activation = _check_activation(args.activation, "--activation") or "identity"
     output = _check_activation(args.output_activation, "--output-activation")
     return MLP(sizes, activation=activation, output_activation=output, seed=args.seed, dtype=args.dtype)
@@ -429,7 +429,7 @@ def run_predict(args: argparse.Namespace) -> int:
         check_destination(args.out, error=ConfigError)  # before reading anything
     model, split = _load(args.model)
     args.dtype = str(model.layers()[0][0].weight.data.dtype)
-    data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split)
+    data = load_data(args, need_train=False, need_target=args.target is not None, recorded=split, whole_csv=True)
     _check_features(model, data, args.model)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf and is reported below
         out = predict(model, data.test[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import stat
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -138,8 +139,17 @@ def load_csv(path: str | os.PathLike[str], target: str | int | None = -1, delimi
     array([1, 0])
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{_name(path)}: CSV file not found" if not path.exists() else f"{_name(path)}: not a file")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{_name(path)}: CSV file not found") from None
+    except OSError as error:  # a symlink loop, an over-long name, a file where a folder should be
+        from chainrule.atomic import describe_os_error
+
+        raise DataError(f"{_name(path)}: cannot read it: {describe_os_error(error)}") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device"
+        raise DataError(f"{_name(path)}: not a file but {what}; give a CSV file")
     names = None
     if not header and isinstance(target, str):
         _target_index(target, None, 0, path)  # a column name needs a header: say so before reading
