@@ -191,6 +191,39 @@ def test_pipeline_with_scaler_converts_whole_through_skl2onnx():
     np.testing.assert_array_equal(label, pipe.predict(x))
 
 
+@pytest.mark.parametrize(("labels", "expected"), [
+    (np.array(["setosa", "versicolor", "virginica"]), None), (np.array([False, True, True]), [0, 1, 1]),
+], ids=["strings", "booleans-as-0/1"])
+def test_skl2onnx_label_types(labels, expected):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    register_skl2onnx()
+    x, y = blobs(3, labels, seed=7)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((5,), solver="lbfgs", max_iter=40, random_state=0))
+    pipe.fit(x, y)
+    proto = skl2onnx.to_onnx(pipe, x[:1], options={MLPClassifier: {"zipmap": False}})
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, proba = session.run(None, {session.get_inputs()[0].name: x})
+    predicted = pipe.predict(x)
+    np.testing.assert_array_equal(label, predicted if expected is None else predicted.astype(np.int64))
+    assert scaled_difference(proba, pipe.predict_proba(x)) <= TOLERANCE[np.float64]
+
+
+def test_skl2onnx_refuses_what_its_outputs_cannot_hold():
+    skl2onnx = pytest.importorskip("skl2onnx")
+
+    register_skl2onnx()
+    x, y = blobs(3, np.array([-1.0, 2.0, 4.0]))
+    clf = MLPClassifier((4,), solver="lbfgs", max_iter=5, random_state=0).fit(x, y)
+    with pytest.raises(ConfigError, match="int64 or string labels, these classes_ are float64"):
+        skl2onnx.to_onnx(clf, x[:1])
+    multilabel = MLPClassifier((4,), solver="lbfgs", max_iter=5, random_state=0).fit(x, np.stack([y > 0, y > 3], 1))
+    with pytest.raises(ConfigError, match="multilabel MLPClassifier converts with chainrule.export.to_onnx"):
+        skl2onnx.to_onnx(multilabel, x[:1], options={MLPClassifier: {"zipmap": False}})
+
+
 def test_regressor_in_a_pipeline_through_skl2onnx():
     skl2onnx = pytest.importorskip("skl2onnx")
     from sklearn.pipeline import make_pipeline

@@ -1,7 +1,7 @@
 """``chainrule export``: a model file as an ONNX model, for serving with onnxruntime and other runtimes.
 
-    chainrule export mnist.model --onnx mnist.onnx
-    chainrule export mnist.model --onnx mnist.onnx --dtype float32 --opset 20
+    chainrule export mnist.safetensors --onnx mnist.onnx
+    chainrule export mnist.safetensors --onnx mnist.onnx --dtype float32 --opset 20
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from chainrule.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="write a model file as an ONNX model (needs the [onnx] extra)",
-        description="Write a model saved by chainrule (train --save, chainrule.save) as an ONNX model: input X "
-                    "(batch, n_in), output 'output' (batch, n_out). The file is written atomically.",
+        description="Write a model saved by chainrule (chainrule train --out, chainrule.save) as an ONNX model: "
+                    "input X (batch, n_in), output 'output' (batch, n_out). The file is written atomically.",
     )
     parser.add_argument("model", help="a model file written by chainrule")
     parser.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write, e.g. model.onnx")

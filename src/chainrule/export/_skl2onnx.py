@@ -7,7 +7,7 @@ registry: a *shape calculator* declares the step's outputs (types and shapes) an
 graph as :func:`chainrule.export.to_onnx` through an adapter of its :class:`Builder`.
 
 A classifier has skl2onnx's two outputs, ``label`` (int64 or string labels, as skl2onnx's
-own classifiers) and ``probabilities``, followed by skl2onnx's ZipMap unless the option
+own classifiers; boolean labels become 0/1) and ``probabilities``, followed by skl2onnx's ZipMap unless the option
 ``zipmap=False`` is given; a regressor has one output of shape (batch, n_outputs). The graph
 computes in the type of the step's input (float32 for ``FloatTensorType``, float64 for
 ``DoubleTensorType``); the weights are cast to it.
@@ -15,6 +15,7 @@ computes in the type of the step's input (float32 for ``FloatTensorType``, float
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +83,7 @@ def _shape_calculator(operator: Any) -> None:
     labels = label_array(head.classes)
     if labels.dtype.kind == "O":
         label_type = StringTensorType([n])
-    elif labels.dtype.kind in "iu":
+    elif labels.dtype.kind in "biu":  # booleans as 0/1, as skl2onnx's own classifiers give them
         label_type = Int64TensorType([n])
     else:
         raise ConfigError(f"skl2onnx's classifiers output int64 or string labels, these classes_ are "
@@ -130,4 +131,6 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     network, head = estimator_parts(estimator)
     b = _SklBuilder(scope, container, _float_type(operator.inputs[0].type))
     out = emit_network(b, operator.inputs[0].full_name, network_steps(network))
+    if head.classes is not None and head.classes.dtype.kind in "biu":
+        head = dataclasses.replace(head, classes=head.classes.astype(np.int64))
     emit_head(b, out, head, [o.full_name for o in operator.outputs], flatten_single=False)
