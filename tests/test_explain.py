@@ -146,3 +146,17 @@ def test_a_shared_bias_feeding_a_softmax_has_gradient_exactly_zero_and_says_why(
     d = explain(net, "b1", [0.2, 0.4], [0.1, 0.9], bias="shared")
     assert d.backprop == 0.0 and abs(d.numeric) < 1e-8
     assert "softmax(net + c) = softmax(net)" in d.to_text() and "exactly 0" in d.to_text()
+
+
+def test_one_bias_shared_by_both_layers_of_a_chain():
+    """One b added in both layers of a 1-1-1 chain: dE/db sums the paths through both layers."""
+    from chainrule.learn import check
+
+    net = cr.MLP([1, 1, 1], activation="sigmoid", output_activation="sigmoid", seed=0)
+    first, second = (linear for linear, _ in net.layers())
+    second.bias = first.bias
+    d = explain(net, "b_h1", [0.5], [0.2])
+    assert d.agree and len(d.paths) == 2 and "shared with layer 2" in d.to_text()
+    assert d.backprop == pytest.approx(d.numeric, rel=1e-6)
+    assert check(net, "b_h1", "delta_o1 + delta_h1", [0.5], [0.2]).status == "correct"
+    assert check(net, "b_h1", "delta_h1", [0.5], [0.2]).mistake == "missing_paths"

@@ -238,6 +238,10 @@ def _paths(network: Network, names: Names, values: dict[str, float], entry: Entr
         neurons = [entry.index[1]] if entry.kind == "weight" else (
             [entry.index[0]] if entry.index else list(range(network.sizes[layer])))
         start = [(("net", layer, j), names.partial(names.net(layer, j), entry.ascii)) for j in neurons]
+        if entry.kind == "bias":  # the same bias parameter added in other layers too: their paths count as well
+            for other in shared_bias_layers(network, layer):
+                start += [(("net", other, j), names.partial(names.net(other, j), entry.ascii)) for j in
+                          ([entry.index[0]] if entry.index else range(network.sizes[other]))]
         kind = "net"
     else:
         start = [((entry.kind, entry.layer, entry.index[0]), None)]
@@ -284,6 +288,16 @@ def link_values(network: Network, names: Names, values: dict[str, float]) -> Non
                 values[names.partial(net, weight)] = values[names.out(layer - 1, i)]
             if network.has_bias[layer - 1]:
                 values[names.partial(net, names.bias_of(layer, j))] = 1.0
+                for other in shared_bias_layers(network, layer):  # one bias parameter in several layers
+                    if names.bias == "shared" or network.sizes[other] == network.sizes[layer]:
+                        values[names.partial(net, names.bias_of(other, j if names.bias != "shared" else 0))] = 1.0
+
+
+def shared_bias_layers(network: Network, layer: int) -> list[int]:
+    """The other layers whose Linear adds the very same bias parameter as ``layer`` (1-based)."""
+    bias = network.layers[layer - 1].linear.bias
+    return [number for number, other in enumerate(network.layers, start=1)
+            if number != layer and bias is not None and other.linear.bias is bias]
 
 
 def _factor_line(maker: LineMaker, names: Names, factor: str) -> Line:
@@ -422,6 +436,12 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     double = network.layers[0].linear.weight.dtype == np.float64
     eps, rtol, atol = (1e-6, 1e-5, 1e-8) if double else (1e-3, 1e-2, 1e-4)
     notes = list(alias_notes)
+    if entry.kind == "bias" and shared_bias_layers(network, entry.layer):
+        others = shared_bias_layers(network, entry.layer)
+        same = ", ".join(scheme.biases(o)[0] if scheme.biases(o) else f"the bias of layer {o}" for o in others)
+        notes.append(f"{entry.text} is one parameter shared with layer{'s' if len(others) > 1 else ''} "
+                     f"{', '.join(map(str, others))} ({same} is the same number), so dE/d{entry.text} sums the "
+                     f"paths through every layer it is added in.")
     layer = network.layers[entry.layer - 1] if entry.layer else None
     if entry.kind == "bias" and not entry.index and layer is not None and layer.activation in ("softmax",
                                                                                                "log_softmax"):
