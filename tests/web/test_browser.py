@@ -27,7 +27,8 @@ import chainrule as cr  # noqa: E402
 CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# The screenshots in docs/img are taken by these tests: CHAINRULE_SCREENSHOTS=docs/img python -m pytest tests/web
+IMG = Path(os.environ.get("CHAINRULE_SCREENSHOTS") or Path(os.environ.get("TMPDIR", "/tmp")) / "chainrule-playground")
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium package or set CHAINRULE_CHROMIUM)",
@@ -144,7 +145,12 @@ def test_check_a_formula_reads_the_verdict(page):
     page.click("#check-submit")
     page.wait_for_function("document.getElementById('check-verdict').dataset.correct === 'false'")
     assert "not correct" in page.text_content("#check-verdict")
-    assert "hint" in page.text_content("#check-detail")
+    from chainrule.examples import mazur
+
+    net, x, target = mazur()
+    expected = cr.check(net, "w5", "(out_o1 - target_o1)*out_h1", x, target, "half_squared_error", bias="shared")
+    assert page.get_attribute("#check-verdict", "data-mistake") == expected.mistake
+    assert f"mistake ({expected.mistake})" in page.text_content("#check-detail")
 
 
 def test_export_and_import_a_model(page, server, tmp_path):

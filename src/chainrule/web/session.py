@@ -196,6 +196,7 @@ class Session:
         self.epoch += 1
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
             self.playing = False
+            self._record()  # the last frame shows the diverged losses, not the ones before
             raise ConfigError(f"training diverged at epoch {self.epoch} (a weight is NaN or infinite): "
                               "lower the learning rate and reset")
 

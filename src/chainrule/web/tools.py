@@ -92,7 +92,7 @@ def trace(session: Any, example: str = "mazur") -> dict[str, Any]:
 
 
 def check(session: Any, wrt: str, formula: str, example: str = "current") -> dict[str, Any]:
-    """chainrule.check's verdict on a hand-derived formula for dE/d``wrt``, with its hint."""
+    """chainrule.check's verdict on a hand-derived formula for dE/d``wrt``: status, mistake key and hint."""
     from chainrule.learn import check as judge
 
     net, x, target, loss, bias = _network(session, example)
@@ -100,7 +100,8 @@ def check(session: Any, wrt: str, formula: str, example: str = "current") -> dic
     names = v.derivation.names
     return {"type": "check", "example": example, "correct": v.correct, "wrt": v.wrt, "quantity": names.text(v.target),
             "formula": v.formula, "parsed": v.parsed, "expected": v.expected, "finite_difference": v.numeric,
-            "got": v.got, "hint": v.hint, "text": v.to_text(),
+            "got": v.got, "hint": v.hint, "text": v.to_text(), "verdict": v.status, "holds": v.holds,
+            "mistake": v.mistake,
             "available": names.available(("input", "net", "out", "target", "weight", "bias"))}
 
 

@@ -576,9 +576,10 @@ function showTrace() {
 // ------------------------------------------------------------------ check
 function showCheck(m) {
   const v = $("check-verdict");
-  v.textContent = `${m.quantity} = ${m.formula}: ${m.correct ? "correct" : "not correct"}`;
+  v.textContent = m.text.split("\n")[0];
   v.className = `value ${m.correct ? "good" : "bad"}`;
   v.dataset.correct = m.correct;
+  v.dataset.mistake = m.mistake || "";
   $("check-detail").textContent = m.text.split("\n").slice(1).join("\n")
     + `\n\nnames you may use: ${m.available.join(", ")}`;
 }
