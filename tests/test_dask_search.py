@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-distributed = pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'chainrule[dask]')")
+distributed = pytest.importorskip("distributed", reason="dask.distributed not installed: pip install chainrule[dask]")
 
 import joblib  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
