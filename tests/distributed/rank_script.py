@@ -6,7 +6,8 @@ SCENARIO picks the run: "plain" (float64, weights, uneven batches), "float32",
 "checkpoint" (2 epochs with a checkpoint, then resumed to 4), "raise" (rank 1's loss
 raises in epoch 2), "callback_raises" (rank 1's callback raises after epoch 1),
 "stall" (rank 1 stops answering after epoch 1; short collective timeout), "memmap" (the
-data from OUT.x.npy and OUT.y.npy opened as memory maps), "mismatch" (rank 1 drops a sample).
+data from OUT.x.npy and OUT.y.npy opened as memory maps), "mismatch" (rank 1 drops a sample),
+"sklearn" (MLPClassifier.fit with comm; its coefs_ and intercepts_ are saved).
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ def main() -> None:
         callbacks.append(LambdaCallback(on_epoch_end=on_epoch_end))
         callbacks[0].epoch = 0
     try:
+        if scenario == "sklearn":
+            from mpi_common import sklearn_classifier
+
+            est = sklearn_classifier().fit(x, y, sample_weight=w, comm=comm)
+            flat = np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
+            if rank == 0:
+                np.savez(out, weights=flat, loss=np.array(est.loss_curve_))
+            return
         if scenario == "checkpoint":
             cr.fit(net, x, y, sample_weight=w, comm=comm, epochs=2, checkpoint=f"{out}.ckpt", **kwargs)
             world.Barrier()

@@ -148,3 +148,18 @@ def test_mpirun_chainrule_train_is_data_parallel_and_rank_0_alone_prints_and_sav
     for p, q in zip(cr.load(tmp_path / "mpi.safetensors").parameters(),
                     cr.load(tmp_path / "one.safetensors").parameters(), strict=True):
         np.testing.assert_allclose(p.data, q.data, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_estimators_fit_data_parallel_as_in_one_process(tmp_path):
+    pytest.importorskip("sklearn")
+    from mpi_common import sklearn_classifier
+
+    run = mpirun(2, tmp_path / "out", "sklearn")
+    assert run.returncode == 0, run.stdout + run.stderr
+    x, y, w = data()
+    est = sklearn_classifier().fit(x, y, sample_weight=w)
+    saved = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(saved["weights"], np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_]),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(saved["loss"], est.loss_curve_, rtol=1e-12)

@@ -100,7 +100,8 @@ class BaseMLP(BaseEstimator):
             return np.dtype(self.dtype)
         return (np.float64, np.float32)
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> BaseMLP:  # noqa: N803
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False,  # noqa: N803
+             comm: Any = None) -> BaseMLP:
         sizes = check_integral_sizes(self.hidden_layer_sizes)
         first_pass = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         x, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=self._target_dtype(first_pass))
@@ -119,6 +120,8 @@ class BaseMLP(BaseEstimator):
             self._check_same_network(layer_units, objective)
         self.n_outputs_ = y.shape[1]
         batch_loss = BatchLoss(self.model_, objective, self.alpha, self.l1)
+        if comm is not None:  # data-parallel over MPI (chainrule.distributed)
+            batch_loss.distribute(comm, x.shape[0], self.solver, self.random_state)
         if self.solver in STOCHASTIC_SOLVERS:
             fit_stochastic(self, x, y, sample_weight, batch_loss, incremental, self._random_state)
         else:
