@@ -194,3 +194,17 @@ def test_csv_to_npy_prints_progress(tmp_path, capsys):
     assert "100% of 10 rows" in capsys.readouterr().err
     assert x.shape == (10, 1) and y.tolist() == [i % 2 for i in range(10)]
     assert os.path.getsize(tmp_path / "x.npy") > 10 * 4
+
+
+def test_predict_and_evaluate_read_a_map_chunk_by_chunk_with_the_in_memory_results(tmp_path):
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 256, size=(70, 6), dtype=np.uint8)
+    y = rng.integers(0, 3, 70)
+    np.save(tmp_path / "p.npy", pixels)
+    net = cr.MLP([6, 5, 3], dtype=np.float32, seed=1)
+    mapped = open_npy(tmp_path / "p.npy")
+    np.testing.assert_array_equal(cr.predict(net, mapped, batch_size=16),
+                                  cr.predict(net, pixels.astype(np.float32), batch_size=16))
+    on_disk = cr.evaluate(net, mapped, y, loss="cross_entropy_with_logits", batch_size=16)
+    in_memory = cr.evaluate(net, pixels.astype(np.float32), y, loss="cross_entropy_with_logits", batch_size=16)
+    assert on_disk == in_memory

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.boundary import as_inputs, as_targets, as_weights, model_dtype
+from chainrule.batches import as_batch_source, release_pages
+from chainrule.boundary import as_targets, as_weights, model_dtype
 from chainrule.errors import ConfigError
 from chainrule.losses import are_class_labels, auto_loss, check_pair, get_loss, loss_name
 from chainrule.metrics import get_metric
@@ -50,13 +51,18 @@ def predict(model: Module, X: Any, batch_size: int | None = 1024) -> np.ndarray:
 
     Runs in evaluation mode (dropout off) without recording a graph, ``batch_size``
     rows at a time (None: all at once); the model's mode is restored afterwards.
+    A memory-mapped X is read and cast chunk by chunk (:mod:`chainrule.batches`), never whole.
     """
-    x = as_inputs(X, model_dtype(model))
+    dtype = model_dtype(model)
+    x = as_batch_source(X, dtype)
     step = len(x) if batch_size is None else int(batch_size)
     if step < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
+    outputs = []
     with model.evaluating(), no_grad():
-        outputs = [model(Tensor(x[i:i + step])).data for i in range(0, len(x), step)]
+        for i in range(0, len(x), step):
+            outputs.append(model(Tensor(np.asarray(x[i:i + step], dtype=dtype))).data)
+            release_pages(x)
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
@@ -100,7 +106,7 @@ def evaluate(model: Module, X: Any, y: Any, loss: Any = "auto",  # noqa: N803
     ['accuracy', 'loss']
     """
     dtype = model_dtype(model)
-    x = as_inputs(X, dtype)
+    x = as_batch_source(X, dtype)  # a memory map stays on disk
     targets = as_targets(y, len(x), dtype)
     return score(model, x, targets, as_weights(sample_weight, len(x), dtype), resolve_loss(model, loss, targets),
                  metrics, batch_size)

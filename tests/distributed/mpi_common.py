@@ -17,3 +17,11 @@ def data(dtype=np.float64):
 def train_kwargs():
     return dict(loss="cross_entropy_with_logits", optimizer="adam", lr=0.01, batch_size=16, seed=3,
                 progress=False, clip_norm=5.0)
+
+
+def sklearn_classifier():
+    """Adam, an L2 penalty scaled by the batch, shuffling: the parts a sharded fit must get right."""
+    from chainrule.sklearn import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(6,), alpha=1e-2, batch_size=16, max_iter=5, random_state=2,
+                         learning_rate_init=0.01, dtype="float64")

@@ -5,7 +5,9 @@
 SCENARIO picks the run: "plain" (float64, weights, uneven batches), "float32",
 "checkpoint" (2 epochs with a checkpoint, then resumed to 4), "raise" (rank 1's loss
 raises in epoch 2), "callback_raises" (rank 1's callback raises after epoch 1),
-"stall" (rank 1 stops answering after epoch 1; short collective timeout).
+"stall" (rank 1 stops answering after epoch 1; short collective timeout), "memmap" (the
+data from OUT.x.npy and OUT.y.npy opened as memory maps), "mismatch" (rank 1 drops a sample),
+"sklearn" (MLPClassifier.fit with comm; its coefs_ and intercepts_ are saved).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def main() -> None:
     comm = Communicator(world, timeout=3.0 if scenario == "stall" else 60.0)
     dtype = np.float32 if scenario == "float32" else np.float64
     x, y, w = data(dtype)
+    if scenario == "memmap":
+        x, y = np.load(f"{out}.x.npy", mmap_mode="r"), np.load(f"{out}.y.npy", mmap_mode="r")
+    if scenario == "mismatch" and rank == 1:
+        x, y, w = x[:-1], y[:-1], w[:-1]
     net = cr.MLP([x.shape[1], 7, 5, 3], activation="tanh", dtype=dtype, seed=11)
     kwargs = train_kwargs()
     callbacks = []
@@ -50,6 +56,14 @@ def main() -> None:
         callbacks.append(LambdaCallback(on_epoch_end=on_epoch_end))
         callbacks[0].epoch = 0
     try:
+        if scenario == "sklearn":
+            from mpi_common import sklearn_classifier
+
+            est = sklearn_classifier().fit(x, y, sample_weight=w, comm=comm)
+            flat = np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_])
+            if rank == 0:
+                np.savez(out, weights=flat, loss=np.array(est.loss_curve_))
+            return
         if scenario == "checkpoint":
             cr.fit(net, x, y, sample_weight=w, comm=comm, epochs=2, checkpoint=f"{out}.ckpt", **kwargs)
             world.Barrier()

@@ -71,6 +71,26 @@ def test_data_parallel_weights_equal_single_process_training(tmp_path, ranks):
     np.testing.assert_allclose(saved["loss"], history.history["loss"], rtol=1e-12)
 
 
+def test_ranks_reading_memory_maps_train_as_one_process_in_memory(tmp_path):
+    x, y, _ = data()
+    np.save(tmp_path / "out.x.npy", x)
+    np.save(tmp_path / "out.y.npy", y)
+    run = mpirun(2, tmp_path / "out", "memmap")
+    assert run.returncode == 0, run.stdout + run.stderr
+    saved = np.load(tmp_path / "out.npz")
+    reference, _ = single_process()
+    np.testing.assert_allclose(saved["weights"], reference, rtol=0, atol=1e-12)
+
+
+def test_ranks_given_different_data_refuse_to_start(tmp_path):
+    run = mpirun(2, tmp_path / "out", "mismatch")
+    assert run.returncode != 0
+    lines = _lines(run, "rank ")
+    assert len(lines) == 2, run.stdout + run.stderr
+    assert all("the ranks disagree on the data or the network (rank 0: 101 samples" in line and
+               "rank 1: 100 samples" in line for line in lines), lines
+
+
 def test_float32_matches_within_float32_rounding(tmp_path):
     run = mpirun(3, tmp_path / "out", "float32")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -128,3 +148,18 @@ def test_mpirun_chainrule_train_is_data_parallel_and_rank_0_alone_prints_and_sav
     for p, q in zip(cr.load(tmp_path / "mpi.safetensors").parameters(),
                     cr.load(tmp_path / "one.safetensors").parameters(), strict=True):
         np.testing.assert_allclose(p.data, q.data, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_estimators_fit_data_parallel_as_in_one_process(tmp_path):
+    pytest.importorskip("sklearn")
+    from mpi_common import sklearn_classifier
+
+    run = mpirun(2, tmp_path / "out", "sklearn")
+    assert run.returncode == 0, run.stdout + run.stderr
+    x, y, w = data()
+    est = sklearn_classifier().fit(x, y, sample_weight=w)
+    saved = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(saved["weights"], np.concatenate([a.ravel() for a in est.coefs_ + est.intercepts_]),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(saved["loss"], est.loss_curve_, rtol=1e-12)

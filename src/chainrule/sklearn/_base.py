@@ -69,7 +69,8 @@ class BaseMLP(NetworkState, BaseEstimator):
                                  "stochastic.")
         return True
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> BaseMLP:  # noqa: N803
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False,  # noqa: N803
+             comm: Any = None) -> BaseMLP:
         sizes = check_integral_sizes(self.hidden_layer_sizes)
         first_pass = "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         x, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -87,12 +88,16 @@ class BaseMLP(NetworkState, BaseEstimator):
             self._initialize(y, layer_units, x.dtype)
         else:
             self._continue(layer_units, objective)
-        with fit_threads(layer_units, self._batch_rows(x.shape[0]), self.n_threads) as threads:
-            self.n_threads_ = threads.n
-            if self.solver in STOCHASTIC_SOLVERS:
-                self._fit_stochastic(x, y, sample_weight, None, None, None, None, layer_units, incremental)
-            else:
-                self._fit_lbfgs(x, y, sample_weight, None, None, None, None, layer_units)
+        self._comm = comm  # data-parallel over MPI (chainrule.distributed), read by _fit_stochastic
+        try:
+            with fit_threads(layer_units, self._batch_rows(x.shape[0]), self.n_threads) as threads:
+                self.n_threads_ = threads.n
+                if self.solver in STOCHASTIC_SOLVERS:
+                    self._fit_stochastic(x, y, sample_weight, None, None, None, None, layer_units, incremental)
+                else:
+                    self._fit_lbfgs(x, y, sample_weight, None, None, None, None, layer_units)
+        finally:
+            del self._comm
         self._network()  # the solvers move the arrays in place, or (early stopping, L-BFGS) replace them
         if not all(all_finite(w) for w in [*self.coefs_, *self.intercepts_]):
             raise DataError("Solver produced non-finite parameter weights. The input data may contain large "
@@ -120,12 +125,17 @@ class BaseMLP(NetworkState, BaseEstimator):
         pass keeps its own, so they may be None.
         """
         batch_loss = BatchLoss(self._network(), self._trained_objective(), self.alpha, self.l1)
+        comm = self.__dict__.get("_comm")
+        if comm is not None:
+            batch_loss.distribute(comm, X.shape[0], self.solver, self.random_state)
         fit_stochastic(self, X, y, sample_weight, batch_loss, incremental, self._random_state)
 
     def _fit_lbfgs(self, X: Any, y: np.ndarray, sample_weight: Any, activations: Any, deltas: Any,  # noqa: N803
                    coef_grads: Any, intercept_grads: Any, layer_units: list[int]) -> None:
         """L-BFGS-B on encoded targets y, scikit-learn's signature (the buffers may be None)."""
         batch_loss = BatchLoss(self._network(), self._trained_objective(), self.alpha, self.l1)
+        if self.__dict__.get("_comm") is not None:
+            batch_loss.distribute(self._comm, X.shape[0], self.solver, self.random_state)  # refuses L-BFGS
         fit_lbfgs(self, X, y, sample_weight, batch_loss)
 
     def _update_no_improvement_count(self, early_stopping: bool, X: Any, y: Any,  # noqa: N803

@@ -154,15 +154,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  n_threads: int | None = None) -> None:
         _store(self, locals())
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:  # noqa: N803
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, comm: Any = None) -> MLPClassifier:  # noqa: N803
         """Train on X (n_samples, n_features), dense or sparse, and labels y (n_samples,) or (n_samples, n_labels).
+
+        ``comm`` (an mpi4py communicator): data-parallel over MPI as :func:`chainrule.fit` does
+        (solver 'sgd' or 'adam', an integer random_state, the same data on every rank).
 
         Returns
         -------
         self
         """
         self._check_params()
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, comm=comm)
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:  # noqa: N803
@@ -289,15 +292,18 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  n_threads: int | None = None) -> None:
         _store(self, locals())
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:  # noqa: N803
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, comm: Any = None) -> MLPRegressor:  # noqa: N803
         """Train on X (n_samples, n_features), dense or sparse, and targets y (n_samples,) or (n_samples, n_outputs).
+
+        ``comm`` (an mpi4py communicator): data-parallel over MPI as :func:`chainrule.fit` does
+        (solver 'sgd' or 'adam', an integer random_state, the same data on every rank).
 
         Returns
         -------
         self
         """
         self._check_params()
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, comm=comm)
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:  # noqa: N803

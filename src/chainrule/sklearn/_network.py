@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.errors import ConfigError
 from chainrule.losses import get_loss
 from chainrule.nn import MLP, Activation, FunctionActivation, Linear, Parameter, Sequential
 from chainrule.sklearn._config import Objective, activation_name
@@ -152,11 +153,26 @@ class BatchLoss:
         self.step = loss_and_grad_fn(self.network, objective.loss)
         self.loss_fn = get_loss(objective.loss)
         self.weights = weights_of(model)
+        self.ddp: Any = None
+
+    def distribute(self, comm: Any, n: int, solver: str, random_state: Any) -> None:
+        """Compute each batch data-parallel over ``comm`` (:class:`chainrule.distributed.DataParallel`):
+        the data term's gradient is all-reduced, the penalties use the global batch's n."""
+        from chainrule.distributed import DataParallel
+
+        if solver not in ("sgd", "adam") or not isinstance(random_state, (int, np.integer)) \
+                or self.objective.report == "sklearn_poisson":
+            raise ConfigError("comm needs solver='sgd' or 'adam', an integer random_state (the same shuffles on "
+                              f"every rank) and a loss other than poisson; got solver={solver!r}, "
+                              f"random_state={random_state!r}, loss {self.objective.loss!r}")
+        self.ddp = DataParallel(comm, self.model, n)
+        self.step = self.ddp.wrap(self.step)
 
     def __call__(self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """x: (batch, n_in), y: (batch, n_out) in the model's dtype; returns E_B."""
         value = self._reported(self.step(_dense(x), y, sample_weight), y, sample_weight)
         n = x.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        n = n if self.ddp is None else self.ddp.last_share  # the global batch's, under MPI
         return value + l2_penalty(self.weights, self.alpha, n) + l1_penalty(self.weights, self.l1, n)
 
     def trace(self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None

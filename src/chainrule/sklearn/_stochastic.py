@@ -28,6 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches, shuffle
 
+from chainrule.batches import shard_bounds
 from chainrule.callbacks import Callback, FitState, History, PrintProgress, RichProgress
 from chainrule.errors import ConfigError, DataError, ShapeError
 from chainrule.optim import SGD, Adam, Optimizer
@@ -346,6 +347,9 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
             accumulated, stop_request = 0.0, False
             for b, rows in enumerate(gen_batches(n, batch_size)):
                 index = order[rows] if est.shuffle else rows
+                if batch_loss.ddp is not None:  # this rank's shard of the global batch
+                    a, b = shard_bounds(rows.stop - rows.start, batch_loss.ddp.rank, batch_loss.ddp.size)
+                    index = index[a:b] if est.shuffle else slice(rows.start + a, rows.start + b)
                 batch_value = batch_loss(x[index], y[index], None if sample_weight is None else sample_weight[index])
                 accumulated += batch_value * (rows.stop - rows.start)
                 opt.update_params([p.data for p in params], [p.grad for p in params])
