@@ -18,14 +18,14 @@ def mazur():
 
 
 @pytest.fixture
-def seed002():
-    """Seed 002: a tanh output unit and e = (x - y)^2."""
+def tanh_output_net():
+    """Learning From Data: a tanh output unit and e = (x - y)^2."""
     net, x, target = make_case([2, 3, 1], "tanh", "tanh", "signed", seed=2)
     return net, x, target
 
 
-def test_seed_002_delta_in_its_own_notation(seed002):
-    net, x, target = seed002
+def test_learning_from_data_delta_in_its_own_notation(tanh_output_net):
+    net, x, target = tanh_output_net
     verdict = check(net, "delta_1^(L)", "2*(x_1^(L) - y_n)*(1 - (x_1^(L))^2)", x, target, loss="squared_error",
                     names="layer")
     assert verdict.correct, verdict
@@ -33,8 +33,8 @@ def test_seed_002_delta_in_its_own_notation(seed002):
     assert verdict.holds == "holds for all weights and inputs" and len(verdict.points) >= 8
 
 
-def test_seed_002_delta_with_aliases_and_juxtaposition(seed002):
-    net, x, target = seed002
+def test_learning_from_data_delta_with_aliases_and_juxtaposition(tanh_output_net):
+    net, x, target = tanh_output_net
     verdict = check(net, "delta_o1", "2(x - y)(1 - x^2)", x, target, loss="squared_error",
                     aliases={"x": "out_o1", "y": "target_o1"})
     assert verdict.correct, verdict
@@ -43,14 +43,14 @@ def test_seed_002_delta_with_aliases_and_juxtaposition(seed002):
     assert not wrong.correct and wrong.mistake == "loss_scale" and "1/2" in wrong.hint
 
 
-def _seed_004_formula_7(i, j, n_out):
-    """Seed 004 eq. (7) for w_ij^a written out: (sum_k (z_k - zhat_k) z_k (1 - z_k) w_jk^b) y_j (1 - y_j) x_i."""
+def _lecture_notes_formula_7(i, j, n_out):
+    """Lecture notes eq. (7) for w_ij^a (sum_k (z_k - zhat_k) z_k (1 - z_k) w_jk^b) y_j (1 - y_j) x_i."""
     terms = " + ".join(f"(z{k} - zhat{k})*z{k}*(1 - z{k})*wb_{j}{k}" for k in range(1, n_out + 1))
     return f"({terms})*y{j}*(1 - y{j})*x{i}"
 
 
 @pytest.mark.parametrize("sizes", [[2, 2, 2], [3, 3, 2]])
-def test_seed_004_formula_7_for_every_first_layer_weight(sizes):
+def test_lecture_notes_formula_7_for_every_first_layer_weight(sizes):
     if sizes == [2, 2, 2]:
         net, x, target = cr.examples.mazur()
     else:
@@ -67,7 +67,7 @@ def test_seed_004_formula_7_for_every_first_layer_weight(sizes):
         aliases[f"z{k + 1}"], aliases[f"zhat{k + 1}"] = scheme.out(2, k), scheme.target(k)
     for i in range(sizes[0]):
         for j in range(sizes[1]):
-            formula = _seed_004_formula_7(i + 1, j + 1, sizes[2])
+            formula = _lecture_notes_formula_7(i + 1, j + 1, sizes[2])
             verdict = check(net, scheme.weight(1, i, j), formula, x, target, aliases=aliases)
             assert verdict.correct, verdict
 

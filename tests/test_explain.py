@@ -83,7 +83,7 @@ def test_mazur_w1_has_his_two_paths_each_factor_named():
 
 
 def test_weights_are_parameters_never_factors():
-    """Seed 001: no factor such as dw7/dh1, because w7 is a constant during the pass."""
+    """The 1-1-1 chain question: no factor such as dw7/dh1, because w7 is a constant during the pass."""
     net, x, target = cr.examples.mazur()
     d = explain(net, "w1", x, target)
     factors = {f for p in d.paths for f in p.factors}

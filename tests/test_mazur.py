@@ -87,7 +87,7 @@ def test_backward_pass():
     values = forward(net, x)
     half_squared_error(values["out_o"], target).backward()
     assert_published(weight_grad(net, "w5"), "0.082167041", "dE_total/dw5")
-    # Hidden layer: dE_total/dout_h1 sums the messages from o1 and o2 (seed 000).
+    # Hidden layer: dE_total/dout_h1 sums the messages from o1 and o2 (the sum over every path to the right).
     assert_published(values["out_h"].grad[0, 0], "0.036350306", "dE_total/dout_h1")
     assert_published(weight_grad(net, "w1"), "0.000438568", "dE_total/dw1")
 

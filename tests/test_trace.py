@@ -172,7 +172,7 @@ def test_trace_matches_pytorch_float64(case):
 def test_softmax_delta_line_shows_the_full_jacobian_sum():
     net, x, target = make_case([2, 3, 3], "softmax", "softmax", "onehot", seed=3)
     text = trace(net, x, target, loss="cross_entropy").to_text()
-    # Seed 003: delta_h1 = sum_i dE/dout_hi * dout_hi/dnet_h1, with dout_hi/dnet_h1 = out_hi (1[i=1] - out_h1).
+    # Softmax hidden: delta_h1 = sum_i dE/dout_hi * dout_hi/dnet_h1, with dout_hi/dnet_h1 = out_hi (1[i=1] - out_h1).
     line = next(li for li in text.splitlines() if li.strip().startswith("delta_h1 ="))
     assert "dE/dout_h2*dout_h2/dnet_h1" in line and "dE/dout_h3*dout_h3/dnet_h1" in line
     assert "out_h2*(0 - out_h1)" in line and "out_h1*(1 - out_h1)" in line
@@ -187,7 +187,7 @@ def test_names_mazur_needs_a_2_2_2_net_and_can_be_forced_on_any():
         trace(cr.MLP([2, 3, 2], seed=0), [0.1, 0.2], [0.3, 0.4], names="mazur")
 
 
-def test_deeper_nets_extend_mazurs_scheme_with_seed_000s_j_layer():
+def test_deeper_nets_extend_mazurs_scheme_with_a_j_layer():
     net = cr.MLP([2, 2, 2, 2], activation="sigmoid", output_activation="sigmoid", seed=0)
     t = trace(net, [0.05, 0.1], [0.01, 0.99])
     assert {"net_h1", "out_j2", "net_o1", "w1", "w12", "dE_dw12", "delta_j1"} <= set(t.values)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -51,6 +51,8 @@ class BaseMLP(NetworkState, BaseEstimator):
     """Shared machinery of :class:`MLPClassifier` and :class:`MLPRegressor`; not for direct use."""
 
     _is_classifier = False
+    # fit's comm (an MPI communicator) is not data to route through a Pipeline: no set_fit_request(comm=...)
+    __metadata_request__fit = {"comm": metadata_routing.UNUSED}
 
     # ------------------------------------------------------------ fitting
     def _check_params(self) -> None:

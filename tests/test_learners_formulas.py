@@ -1,6 +1,7 @@
-"""The learners' formulas (shared/seeds) as tests: written out from the forward values, against backprop.
+"""The formulas of the textbooks and posts learners ask about, as tests: written out from the forward values,
+against backprop.
 
-Each formula is transcribed in the seed's own notation from the values of one forward
+Each formula is transcribed in its source's own notation from the values of one forward
 pass (every layer's net and out, read module by module) and compared with the
 gradients that ``backward()`` leaves on the parameters. Losses average over samples,
 so a batch's gradient is the mean of the per-sample formulas.
@@ -47,10 +48,10 @@ def grads(net: cr.Module) -> dict[str, np.ndarray]:
     return {name: p.grad for name, p in net.named_parameters()}
 
 
-# ---------------------------------------------------------------- seed 004, equations (5) and (7)
+# ------------------------------------------ the lecture notes (x, y, z with wa[i][j], wb[j][k]), equations (5) and (7)
 @SETTINGS
 @given(n_i=sizes, n_j=sizes, n_k=sizes, batch=st.integers(1, 6), seed=seeds, one_sample=st.booleans())
-def test_seed_004_equations_5_and_7(n_i, n_j, n_k, batch, seed, one_sample):
+def test_lecture_notes_equations_5_and_7(n_i, n_j, n_k, batch, seed, one_sample):
     net = random_net([n_i, n_j, n_k], seed)
     r = np.random.default_rng(seed + 1)
     x = r.normal(size=n_i) if one_sample else r.normal(size=(batch, n_i))
@@ -70,7 +71,7 @@ def test_seed_004_equations_5_and_7(n_i, n_j, n_k, batch, seed, one_sample):
     close(net[0].weight.grad, eq7)
 
 
-def test_seed_004_one_sample_by_loops():
+def test_lecture_notes_one_sample_by_loops():
     # The equations element by element, as written, on one sample.
     net = random_net([3, 4, 2], seed=11)
     x, z_hat = np.array([0.3, -1.2, 0.8]), np.array([0.1, 0.9])
@@ -88,11 +89,11 @@ def test_seed_004_one_sample_by_loops():
             assert net[0].weight.grad[i, j] == pytest.approx(eq7, rel=1e-12)
 
 
-# ---------------------------------------------------------------- seed 004, equations (8) and (9), any depth
+# ---------------------------------------------------------------- the lecture notes, equations (8) and (9), any depth
 @pytest.mark.parametrize("depth", [2, 3, 4, 5, 6])
 @SETTINGS
 @given(seed=seeds, batch=st.integers(1, 5))
-def test_seed_004_delta_rule_for_any_depth(depth, seed, batch):
+def test_lecture_notes_delta_rule_for_any_depth(depth, seed, batch):
     r = np.random.default_rng(seed)
     widths = [int(w) for w in r.integers(1, 5, size=depth + 1)]
     net = random_net(widths, seed)
@@ -114,10 +115,10 @@ def test_seed_004_delta_rule_for_any_depth(depth, seed, batch):
         delta = (delta @ linear.weight.data.T) * y_prev * (1 - y_prev)
 
 
-# ---------------------------------------------------------------- seed 002: tanh output, squared error
+# ---------------------------------------------------------------- Learning From Data: tanh output, squared error
 @SETTINGS
 @given(n_in=sizes, n_h=sizes, batch=st.integers(1, 6), seed=seeds)
-def test_seed_002_tanh_output_delta(n_in, n_h, batch, seed):
+def test_learning_from_data_tanh_output_delta(n_in, n_h, batch, seed):
     net = random_net([n_in, n_h, 1], seed, activation="tanh", output_activation="tanh")
     r = np.random.default_rng(seed + 2)
     x_in, y_n = r.normal(size=(batch, n_in)), r.uniform(-1, 1, size=(batch, 1))
@@ -133,9 +134,9 @@ def test_seed_002_tanh_output_delta(n_in, n_h, batch, seed):
     close(net[2].weight.grad, outs[1].data.T @ delta / batch)
 
 
-# ---------------------------------------------------------------- seed 000: an extra layer j between h and o
+# ---------------------------------------------------------------- Mazur's network with an extra layer j between h and o
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_seed_000_extra_layer_sums_the_paths_through_j1_and_j2(seed):
+def test_mazur_extra_layer_extra_layer_sums_the_paths_through_j1_and_j2(seed):
     net = random_net([2, 2, 2, 2], seed)  # i -> h -> j -> o
     r = np.random.default_rng(seed)
     i, target = r.normal(size=2), r.uniform(size=2)
@@ -157,8 +158,8 @@ def test_seed_000_extra_layer_sums_the_paths_through_j1_and_j2(seed):
     assert 2 * de_total_dw1 != pytest.approx(w1_grad, rel=1e-3)  # counting each path twice is wrong
 
 
-# ---------------------------------------------------------------- seed 001: the corrected equation
-def seed_001_dl_dw1(net: cr.MLP, i: np.ndarray, target: np.ndarray) -> float:
+# ---------------------------------------------------------------- a 1-1-1 chain x -> h -> y: the corrected equation
+def chain_dl_dw1(net: cr.MLP, i: np.ndarray, target: np.ndarray) -> float:
     """dL/dw1 = dh1/dw1 do2/dh1 dL/do2 + dh1/dw1 do1/dh1 dL/do1 on a 2-2-2 net (w5: h1->o1, w7: h1->o2)."""
     _, (_, h, o) = layer_values(net, i)
     h1, (o1, o2) = h.data[0], o.data
@@ -170,7 +171,7 @@ def seed_001_dl_dw1(net: cr.MLP, i: np.ndarray, target: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("seed", [None, 0, 1, 2])
-def test_seed_001_corrected_equation_for_w1(seed):
+def test_chain_corrected_equation_for_w1(seed):
     if seed is None:
         net, i, target = cr.examples.mazur()
         i, target = i[0], target[0]
@@ -179,10 +180,10 @@ def test_seed_001_corrected_equation_for_w1(seed):
         r = np.random.default_rng(seed)
         i, target = r.normal(size=2), r.uniform(size=2)
     half_squared_error(net(i), target).backward()
-    assert net[0].weight.grad[0, 0] == pytest.approx(seed_001_dl_dw1(net, i, target), rel=1e-12)
+    assert net[0].weight.grad[0, 0] == pytest.approx(chain_dl_dw1(net, i, target), rel=1e-12)
 
 
-def test_seed_001_one_neuron_chain():
+def test_chain_one_neuron_chain():
     # x -> (w1) -> h -> (w2) -> y': h = sigma(x w1 + b), y' = sigma(h w2 + b), L = 1/2 (y - y')^2
     net = cr.MLP([1, 1, 1], activation="sigmoid", output_activation="sigmoid", seed=0)
     w1, w2, b, x, y = 0.7, -1.3, 0.2, 0.9, 0.25
@@ -195,10 +196,10 @@ def test_seed_001_one_neuron_chain():
     assert net[0].weight.grad[0, 0] == pytest.approx(h * (1 - h) * x * y_out * (1 - y_out) * w2 * dl_dy, rel=1e-12)
 
 
-# ---------------------------------------------------------------- seed 003: a softmax hidden layer
+# ---------------------------------------------------------------- a softmax hidden layer in Mazur's names
 @SETTINGS
 @given(n_in=sizes, n_h=st.integers(2, 5), n_out=sizes, seed=seeds)
-def test_seed_003_softmax_hidden_layer_needs_the_full_jacobian(n_in, n_h, n_out, seed):
+def test_softmax_hidden_softmax_hidden_layer_needs_the_full_jacobian(n_in, n_h, n_out, seed):
     net = random_net([n_in, n_h, n_out], seed, activation="softmax", output_activation="sigmoid")
     r = np.random.default_rng(seed + 3)
     i, target = r.normal(size=n_in) * 2, r.uniform(size=n_out)
@@ -219,7 +220,7 @@ def test_seed_003_softmax_hidden_layer_needs_the_full_jacobian(n_in, n_h, n_out,
                              for m in range(n_h)])
 
 
-def test_seed_003_the_diagonal_term_alone_is_wrong_for_softmax():
+def test_softmax_hidden_the_diagonal_term_alone_is_wrong_for_softmax():
     # The sigmoid-style derivative out_hm (1 - out_hm) alone misses the cross terms i != m.
     net = random_net([2, 3, 2], 4, activation="softmax", output_activation="sigmoid")
     i, target = np.array([0.5, -1.0]), np.array([0.2, 0.7])
