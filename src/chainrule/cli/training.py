@@ -126,10 +126,9 @@ def build_model(args: argparse.Namespace, data: Data) -> Any:
 
 
 def _output_name(model: Any) -> str:
-    from chainrule.nn import Activation
+    from chainrule.nn import output_activation_name
 
-    last = model[len(model) - 1]
-    return last.name if isinstance(last, Activation) else "identity"
+    return output_activation_name(model) or "identity"
 
 
 def _n_inputs(model: Any) -> int:
