@@ -381,3 +381,13 @@ def test_explain_gives_the_same_numbers_on_the_command_line_and_in_python(spelli
     cli = capsys.readouterr().out
     # Every explained number is printed (9 significant digits): the two texts are the same text.
     assert code == 0 and cli.strip() == cr.explain(net, "w1", x, target).to_text().strip()
+
+
+def test_train_with_allow_mismatch_trains_and_warns_once(capsys):
+    with pytest.warns(RuntimeWarning, match="expects outputs that sum to 1") as caught:
+        code = main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--limit", "60",
+                     "--loss", "cross_entropy", "--allow-mismatch"])
+    assert code == 0 and "test accuracy" in capsys.readouterr().out
+    # Issued from one place, so outside pytest (which records every warning) Python shows it once.
+    assert {(w.filename, w.lineno) for w in caught if "expects" in str(w.message)} == {
+        (caught[0].filename, caught[0].lineno)}

@@ -1,7 +1,8 @@
 """What a :class:`~chainrule.plan.Plan` holds: each layer as it runs, and the arrays of one batch size.
 
 Shapes for a batch of n samples and a layer of n_out neurons: net, out, delta and
-the f' scratch are (n, n_out); a layer's gradient buffers have its parameters' shapes.
+the f' scratch are (n, n_out); a layer's gradient buffers have its parameters' shapes and
+are views of the plan's one flat gradient buffer.
 """
 
 from __future__ import annotations

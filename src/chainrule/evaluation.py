@@ -87,7 +87,7 @@ def score(model: Module, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, los
 
 def evaluate(model: Module, X: Any, y: Any, loss: Any = "auto",  # noqa: N803
              metrics: Sequence[Any] = ("accuracy",), batch_size: int | None = 1024,
-             sample_weight: Any = None) -> dict[str, Any]:
+             sample_weight: Any = None, allow_mismatch: bool = False) -> dict[str, Any]:
     """The loss and metrics of the model on (X, y), in evaluation mode.
 
     Returns ``{"loss": E, "<metric>": value, ...}``. ``loss="auto"`` picks the loss as
@@ -95,7 +95,8 @@ def evaluate(model: Module, X: Any, y: Any, loss: Any = "auto",  # noqa: N803
     (``"accuracy"``, ``"top5_accuracy"``, ``"mse"``, ``"r2"``) or functions
     f(y_true, y_pred). With one output per sample, accuracy thresholds probabilities
     at 0.5 and logits (a ``*_with_logits`` loss) at 0. For regression pass
-    ``metrics=("mse", "r2")``.
+    ``metrics=("mse", "r2")``. A loss that does not fit the output activation is refused
+    as :func:`resolve_loss` refuses it, unless ``allow_mismatch=True``.
 
     Examples
     --------
@@ -108,5 +109,5 @@ def evaluate(model: Module, X: Any, y: Any, loss: Any = "auto",  # noqa: N803
     dtype = model_dtype(model)
     x = as_batch_source(X, dtype)  # a memory map stays on disk
     targets = as_targets(y, len(x), dtype)
-    return score(model, x, targets, as_weights(sample_weight, len(x), dtype), resolve_loss(model, loss, targets),
-                 metrics, batch_size)
+    loss = resolve_loss(model, loss, targets, allow_mismatch)
+    return score(model, x, targets, as_weights(sample_weight, len(x), dtype), loss, metrics, batch_size)

@@ -403,7 +403,7 @@ def check_pair(output: str | None, loss: str | Callable[..., Any], allow_mismatc
     ``output`` is the name of the network's output activation ("identity" for a linear
     output; None when it is not an op of the registry, which is not checked), ``loss`` a
     name or a function of this module (custom losses are not checked). With
-    ``allow_mismatch=True`` the pair is trained anyway, with a warning.
+    ``allow_mismatch=True`` the pair passes with a RuntimeWarning (shown once per pair).
 
     Raises
     ------
@@ -427,8 +427,10 @@ def check_pair(output: str | None, loss: str | Callable[..., Any], allow_mismatc
     else:
         message += f"; use output_activation={sorted(definition.outputs)[0]!r}"
     if not allow_mismatch:
-        raise ConfigError(message + " (or allow_mismatch=True to train it anyway)")
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+        raise ConfigError(message + " (or allow_mismatch=True, --allow-mismatch on the command line, to train it "
+                                    "anyway)")
+    # Issued from here, so Python's default filter shows it once per pair, however many calls check it.
+    warnings.warn(message, RuntimeWarning, stacklevel=1)
 
 
 def auto_loss(output: str | None, n_out: int, classes: bool) -> str:

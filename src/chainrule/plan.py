@@ -101,9 +101,11 @@ class Plan:
 
         E = (1/N) sum_n l_n, or sum_n w_n l_n / sum_n w_n with ``sample_weight`` w, as the
         loss functions define it. Every parameter's ``.grad`` is *replaced* by dE/dp (not
-        accumulated), an array the plan owns and overwrites on its next call.
+        accumulated), a view of the plan's flat gradient buffer ``grads`` (in the order of the
+        model's parameters), which the plan overwrites on its next call.
 
-        For the fused pairs, delta^(L) = (out - target) / N without going through dE/dout:
+        For the fused pairs (the loss's ``canonical_delta_into`` in :mod:`chainrule.losses`),
+        delta^(L) = (out - target) / N without going through dE/dout:
         softmax + ``cross_entropy`` (for target rows not summing to 1 it is
         out * sum_k target_k - target), a linear output + ``cross_entropy_with_logits``
         (out = softmax(net)) and sigmoid + ``binary_cross_entropy``. The graph gives the
