@@ -230,7 +230,7 @@ def softmax(net: Any, axis: int = -1) -> Tensor:
     """out_j = exp(net_j) / sum_k exp(net_k) along ``axis``.
 
     Its vector-Jacobian product is the full one, dE/dnet_j = out_j (g_j - sum_i g_i out_i),
-    so a softmax *hidden* layer backpropagates correctly (seed 003).
+    so a softmax *hidden* layer backpropagates correctly (its diagonal term alone is a common mistake).
     """
     return _apply("softmax", _lift(net), axis=axis)
 

@@ -6,7 +6,7 @@ Every loss is the mean over samples of a per-sample sum over outputs,
 
 unless its name says otherwise (``mse`` averages over outputs too). With
 ``sample_weight`` w the mean is weighted: E = sum_n w_n l_n / sum_n w_n.
-For one sample, ``half_squared_error`` is the E_total of seeds 000, 001 and 004:
+For one sample, ``half_squared_error`` is the E_total of Mazur's post, the 1-1-1 chain question and the lecture notes:
 E_total = sum_k 1/2 (target_k - out_k)^2.
 
 Each loss is one op in :mod:`chainrule.ops`'s registry: its forward and dl_n/dout
@@ -299,7 +299,7 @@ def _loss(name: str, output: Any, target: Any, sample_weight: Any) -> Tensor:
 def half_squared_error(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
     """E = 1/2 sum_k (target_k - out_k)^2, averaged over samples.
 
-    The E_total of Mazur's post and seeds 000, 001 and 004; dE/dout_k = out_k - target_k.
+    The E_total of Mazur's post, Nielsen's book and the lecture notes (x, y, z); dE/dout_k = out_k - target_k.
 
     Examples
     --------
@@ -311,7 +311,7 @@ def half_squared_error(output: Any, target: Any, sample_weight: Any = None) -> T
 
 
 def squared_error(output: Any, target: Any, sample_weight: Any = None) -> Tensor:
-    """E = sum_k (target_k - out_k)^2 per sample (seed 002's e(w)); dE/dout_k = 2 (out_k - target_k)."""
+    """E = sum_k (target_k - out_k)^2 per sample (Learning From Data's e(w)); dE/dout_k = 2 (out_k - target_k)."""
     return _loss("squared_error", output, target, sample_weight)
 
 

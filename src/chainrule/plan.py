@@ -1,12 +1,12 @@
 """The captured training plan: forward and backward of an MLP without building a graph.
 
 A :class:`~chainrule.nn.Sequential` of ``Linear`` layers, each followed by at most one
-activation, computes for layers l = 1..L (seed 002's notation, out^(0) = x)::
+activation, computes for layers l = 1..L (Learning From Data's notation, out^(0) = x)::
 
-    net^(l) = out^(l-1) @ W^(l) + b^(l)          s^(l) in seed 002
+    net^(l) = out^(l-1) @ W^(l) + b^(l)          s^(l) in Learning From Data
     out^(l) = f_l(net^(l))                       x^(l)
 
-and backpropagation is the delta rule of seed 004, for a whole batch at once::
+and backpropagation is the delta rule of the lecture notes (x, y, z), for a whole batch at once::
 
     delta^(L)   = dE/dnet^(L)                    from the loss and f_L
     dE/dW^(l)   = out^(l-1).T @ delta^(l)        dE/dw_ij = out_i delta_j, summed over the batch

@@ -5,7 +5,7 @@ are reproducible) and the op's attributes. ``backward()`` visits the graph in
 reverse topological order and, at every node, pulls the incoming gradient back
 through the node's op (its vector-Jacobian product, defined once in :mod:`ops`).
 A node used by several others receives the *sum* of their backward messages, the
-"sum over every node to the right" of seed 000:
+"sum over every node to the right" that the extra-layer question on Mazur's post asks about:
 
     dE/dout_h1 = dE_o1/dout_h1 + dE_o2/dout_h1
 
