@@ -9,6 +9,7 @@ rounding in float32. Skipped only when mpiexec or mpi4py is missing.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,7 +112,15 @@ def test_checkpoint_written_by_rank_0_resumes_to_the_uninterrupted_weights(tmp_p
 
 
 def _lines(run: subprocess.CompletedProcess, start: str) -> list[str]:
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith(start)]
+    """The messages that begin with ``start`` and a rank ("rank 2: ...", "chainrule: rank 2 of 3: ...").
+
+    mpiexec forwards each rank's output in its own pieces, so two ranks' lines can arrive
+    joined without a newline between them; each message is cut out at the next one's start.
+    """
+    text = run.stdout + run.stderr
+    head = re.compile(r"(?<!chainrule: )" + re.escape(start) + r"\d+(?: of \d+)?: ")
+    starts = [m.start() for m in head.finditer(text)]
+    return [text[a:b].split("\n", 1)[0].strip() for a, b in zip(starts, [*starts[1:], len(text)])]
 
 
 @pytest.mark.parametrize("scenario, cause", [("raise", "ValueError: a deliberate failure on rank 1"),
