@@ -366,7 +366,8 @@ def test_boundary_errors(tmp_path):
 def test_flags_build_mazurs_network():
     from chainrule.cli.netspec import network_from_flags
 
-    net = network_from_flags([2, 2, 2], "sigmoid", weights="0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55", biases="0.35,0.6")
+    net = network_from_flags([2, 2, 2], "sigmoid", "sigmoid", weights="0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
+                             biases="0.35,0.6")
     reference, x, target = cr.examples.mazur()
     for name, value in reference.state_dict().items():
         np.testing.assert_array_equal(net.state_dict()[name], value, err_msg=name)
@@ -383,7 +384,8 @@ def test_draw_command_writes_files(tmp_path, capsys):
     png, svg = tmp_path / "mazur.png", tmp_path / "flags.svg"
     assert main(["draw", "--example", "mazur", "--overlay", "delta", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == PNG_SIGNATURE
-    assert main(["draw", "--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
+    assert main(["draw", "--layers", "2,2,2", "--output-activation", "sigmoid",
+                 "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
                  "--biases", "0.35,0.6", "--x", "0.05,0.1", "--target", "0.01,0.99", "--show", "both",
                  "--out", str(svg)]) == 0
     ids = {el.get("id") for el in ET.parse(svg).getroot().iter()}

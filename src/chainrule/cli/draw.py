@@ -1,7 +1,7 @@
 """``chainrule draw``: a network diagram written to a PNG or SVG file.
 
     chainrule draw --example mazur --overlay delta --out mazur.png
-    chainrule draw --layers 2,2,2 --activation sigmoid \\
+    chainrule draw --layers 2,2,2 --activation sigmoid --output-activation sigmoid \\
         --weights 0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55 --biases 0.35,0.6 \\
         --x 0.05,0.1 --target 0.01,0.99 --out network.svg
     chainrule draw --model mnist.model --out mnist.png
