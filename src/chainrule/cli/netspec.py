@@ -31,7 +31,7 @@ import numpy as np
 from chainrule.errors import ConfigError, DataError, ModelFileError, ShapeError
 
 __all__ = ["add_network_arguments", "add_sample_arguments", "network_from_args", "network_from_flags",
-           "sample_from_args",
+           "sample_from_args", "bias_scheme",
            "parse_numbers", "parse_layers", "weights_from_flat"]
 
 EXAMPLES = ("mazur",)
@@ -185,6 +185,15 @@ def network_from_args(args: argparse.Namespace) -> tuple[Any, np.ndarray | None,
 
     sample_target = class_index_target(sample_target, n_outputs(net))  # --target 1: a class index
     return net, (sample if sample is not None else x), (sample_target if sample_target is not None else target)
+
+
+def bias_scheme(args: argparse.Namespace) -> str:
+    """``--bias`` if given, else Mazur's shared b1, b2 for ``--example mazur`` and one bias per neuron otherwise."""
+    from chainrule.learn.conventions import PRESETS
+
+    if getattr(args, "bias", None):
+        return args.bias
+    return PRESETS["mazur"]["bias"] if args.example == "mazur" else "per_neuron"
 
 
 def sample_from_args(args: argparse.Namespace) -> tuple[np.ndarray | None, np.ndarray | None]:
