@@ -80,11 +80,10 @@ def diagram_names(net: Any, scheme: str, bias: str = "per_neuron") -> DiagramNam
     "auto" falls back to "layer" for networks deeper than Mazur's letters reach.
     """
     from chainrule.learn.naming import SCHEMES, Names
-    from chainrule.nn import Linear
 
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown naming scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    linears = [m for m in net if isinstance(m, Linear)]
+    linears = [view.linear for view in net.layers()]
     sizes = [linears[0].n_in] + [m.n_out for m in linears]
     has_bias = [m.bias is not None for m in linears]
     if scheme != "layer":

@@ -49,14 +49,14 @@ def _unwrap(net: Any) -> Any:
 
 
 def _check_network(net: Any) -> list[Any]:
-    from chainrule.nn import Linear, Sequential
+    from chainrule.nn import Sequential
 
     if not isinstance(net, Sequential):
         raise ConfigError(
             f"draw_network draws a Sequential or MLP (layers of neurons), got a {type(net).__name__}; "
             "wrap its layers in chainrule.Sequential"
         )
-    linears = [m for m in net if isinstance(m, Linear)]
+    linears = [view.linear for view in net.layers()]
     if not linears:
         raise ConfigError("the network has no Linear layer, so it has no neurons to draw")
     for previous, following in zip(linears, linears[1:]):
@@ -69,7 +69,7 @@ def _check_network(net: Any) -> list[Any]:
 
 def _activation_names(net: Any) -> list[str]:
     """Per layer l >= 1, the activation applied after its Linear ("identity" if none)."""
-    return [act.name if act is not None else "identity" for _, act in net.layers()]
+    return [view.name for view in net.layers()]
 
 
 def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, show: str = "values",
