@@ -333,6 +333,9 @@ CLI_SPELLINGS = {
                                  "--biases", "0.35,0.35,0.6,0.6"], _python_mazur),
     "random_tanh_linear": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "identity",
                             "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
+    # "none" is chainrule train's word for a linear output; it means the same here.
+    "linear_spelled_none": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "none",
+                             "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
     # Without --output-activation the output is linear on the command line as in MLP (MLP's default is the rule).
     "random_relu_default_output": (["--layers", "2,3,1", "--activation", "relu"], lambda: _python([2, 3, 1], "relu")),
     "issue_example": (["--layers", "2,2,2,2"], lambda: cr.MLP([2, 2, 2, 2], seed=0)),

@@ -141,8 +141,9 @@ class LogSoftmax(_Named):
         super().__init__(axis=axis)
 
 
-#: scikit-learn's names for two activations of the registry.
-_ALIASES = {"linear": "identity", "logistic": "sigmoid"}
+#: Other names for activations of the registry: scikit-learn's "logistic", and "linear" and the
+#: command line's "none" for a linear output.
+_ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 
 
 def _class_for(name: str) -> type[Activation] | None:

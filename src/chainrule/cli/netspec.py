@@ -46,7 +46,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", default="sigmoid",
                         help="with --layers: hidden-layer activation (default sigmoid)")
     parser.add_argument("--output-activation", default=None,
-                        help="with --layers: output activation (default: linear, as chainrule.MLP's; "
+                        help="with --layers: output activation (default none: linear, as chainrule.MLP's; "
                         "Mazur's network needs sigmoid)")
     parser.add_argument("--weights", metavar="W", help="with --layers: w1,w2,... in the naming order; "
                         "';' may separate layers; write --weights=-0.5,... when the first is negative")
