@@ -9,8 +9,9 @@ import pytest
 import chainrule as cr
 from chainrule.cli import main
 
-MAZUR_FLAGS = ["--layers", "2,2,2", "--activation", "sigmoid", "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
-               "--biases", "0.35,0.6", "--x", "0.05,0.1", "--target", "0.01,0.99"]
+MAZUR_FLAGS = ["--layers", "2,2,2", "--activation", "sigmoid", "--output-activation", "sigmoid",
+               "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55", "--biases", "0.35,0.6",
+               "--x", "0.05,0.1", "--target", "0.01,0.99"]
 
 
 def run(capsys, *argv):
@@ -69,8 +70,9 @@ def test_explain_and_check(capsys):
     code, out, _ = run(capsys, "check", "w1", "delta_o1*w5*out_h1*(1 - out_h1)*i1", "--example", "mazur",
                        "--format", "json")
     assert code == 1 and "missing" in json.loads(out)["hint"]
-    code, out, _ = run(capsys, "check", "delta_o1", "2(x - y)(1 - x^2)", "--layers", "2,1", "--activation", "tanh",
-                       "--weights", "0.3,-0.2", "--biases", "0.1", "--x", "0.5,1", "--target", "0.2",
+    code, out, _ = run(capsys, "check", "delta_o1", "2(x - y)(1 - x^2)", "--layers", "2,1",
+                       "--output-activation", "tanh", "--weights", "0.3,-0.2", "--biases", "0.1",
+                       "--x", "0.5,1", "--target", "0.2",
                        "--loss", "squared_error", "--alias", "x=out_o1", "--alias", "y=target_o1")
     assert code == 0, out
 

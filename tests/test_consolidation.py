@@ -322,19 +322,25 @@ def _python(sizes, activation="sigmoid", output=None, seed=0, load=None):
     return net
 
 
+SIGMOID_OUT = ["--output-activation", "sigmoid"]
 CLI_SPELLINGS = {
     "example": (["--example", "mazur"], _python_mazur),
-    "flags": (["--layers", "2,2,2", "--activation", "sigmoid", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.6"],
-              _python_mazur),
-    "flags_by_layer": (["--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
+    "flags": (["--layers", "2,2,2", "--activation", "sigmoid", *SIGMOID_OUT, "--weights", MAZUR_WEIGHTS,
+               "--biases", "0.35,0.6"], _python_mazur),
+    "flags_by_layer": (["--layers", "2,2,2", *SIGMOID_OUT, "--weights", "0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
                         "--biases", "0.35;0.6"], _python_mazur),
-    "flags_per_neuron_biases": (["--layers", "2,2,2", "--weights", MAZUR_WEIGHTS, "--biases", "0.35,0.35,0.6,0.6"],
-                                _python_mazur),
+    "flags_per_neuron_biases": (["--layers", "2,2,2", *SIGMOID_OUT, "--weights", MAZUR_WEIGHTS,
+                                 "--biases", "0.35,0.35,0.6,0.6"], _python_mazur),
     "random_tanh_linear": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "identity",
                             "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
-    # Without --output-activation the command line's output takes the hidden activation, as the worked examples do.
-    "random_relu_default_output": (["--layers", "2,3,1", "--activation", "relu"],
-                                   lambda: _python([2, 3, 1], "relu", "relu")),
+    # "none" is chainrule train's word for a linear output; it means the same here.
+    "linear_spelled_none": (["--layers", "3,4,2", "--activation", "tanh", "--output-activation", "none",
+                             "--seed", "5"], lambda: _python([3, 4, 2], "tanh", None, seed=5)),
+    # Without --output-activation the output is linear on the command line as in MLP (MLP's default is the rule).
+    "random_relu_default_output": (["--layers", "2,3,1", "--activation", "relu"], lambda: _python([2, 3, 1], "relu")),
+    "issue_example": (["--layers", "2,2,2,2"], lambda: cr.MLP([2, 2, 2, 2], seed=0)),
+    "hidden_output_spelled": (["--layers", "2,3,2", "--activation", "tanh", "--output-activation", "tanh",
+                               "--seed", "4"], lambda: _python([2, 3, 2], "tanh", "tanh", seed=4)),
     "random_softmax": (["--layers", "2,2", "--output-activation", "softmax", "--seed", "3"],
                        lambda: _python([2, 2], output="softmax", seed=3)),
 }
@@ -370,17 +376,42 @@ def test_a_saved_model_reads_back_as_the_network_saved(tmp_path):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
-@pytest.mark.parametrize("spelling", ["flags", "random_tanh_linear", "random_relu_default_output"])
+def _sample(net):
+    n_in, n_out = net.layers()[0].linear.n_in, net.layers()[-1].linear.n_out
+    return np.linspace(0.05, 0.1 * n_in, n_in), np.linspace(0.9, 0.1, n_out)
+
+
+def _explained_numbers(derivation):
+    """Every number an explanation shows: the named values, each path's product, backprop and the difference."""
+    return {**derivation.values, **{f"path {p.label()}: {'*'.join(p.factors)}": p.value for p in derivation.paths},
+            "backprop": derivation.backprop, "numeric": derivation.numeric}
+
+
+@pytest.mark.parametrize("spelling", list(CLI_SPELLINGS))
 def test_explain_gives_the_same_numbers_on_the_command_line_and_in_python(spelling, capsys):
     argv, python = CLI_SPELLINGS[spelling]
     net = python()
-    n_in, n_out = net.layers()[0].linear.n_in, net.layers()[-1].linear.n_out
-    x, target = np.linspace(0.05, 0.1 * n_in, n_in), np.linspace(0.9, 0.1, n_out)
+    x, target = _sample(net)
+    # --example mazur brings Mazur's shared biases b1, b2; the other spellings keep one bias per neuron.
+    bias = "shared" if spelling == "example" else "per_neuron"
+    from_python = cr.explain(net, "w1", x, target, bias=bias)
+    from_cli = cr.explain(_parsed(argv), "w1", x, target, bias=bias)
+    cli_numbers, python_numbers = _explained_numbers(from_cli), _explained_numbers(from_python)
+    assert cli_numbers.keys() == python_numbers.keys() and len(cli_numbers) > 10
+    for name, value in python_numbers.items():
+        assert cli_numbers[name] == value, name  # bit for bit: the same weights, the same arithmetic
     sample = ["--x", ",".join(map(repr, x.tolist())), "--target", ",".join(map(repr, target.tolist()))]
     code = main(["explain", "w1", *argv, *sample])
     cli = capsys.readouterr().out
-    # Every explained number is printed (9 significant digits): the two texts are the same text.
-    assert code == 0 and cli.strip() == cr.explain(net, "w1", x, target).to_text().strip()
+    # The command prints every explained number (9 significant digits): the two texts are the same text.
+    assert code == 0 and cli.strip() == from_python.to_text().strip()
+
+
+def test_the_issue_example_has_a_linear_output_on_both_faces():
+    import inspect
+
+    assert inspect.signature(cr.MLP).parameters["output_activation"].default is None  # MLP's rule: linear
+    assert [v.name for v in _parsed(["--layers", "2,2,2,2"]).layers()] == ["sigmoid", "sigmoid", "identity"]
 
 
 def test_train_with_allow_mismatch_trains_and_warns_once(capsys):

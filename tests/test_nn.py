@@ -281,3 +281,26 @@ def test_make_activation_takes_names_modules_classes_and_functions():
         FunctionActivation(lambda net: net.sum(axis=1))(cr.Tensor(np.ones((2, 3))))
     with pytest.raises(ConfigError, match="needs a function"):
         FunctionActivation("tanh")
+
+
+def test_every_name_is_importable_where_it_was_before_the_split():
+    import chainrule.activations
+    import chainrule.module
+
+    for name in cr.nn.__all__:
+        here = getattr(cr.nn, name)
+        assert getattr(cr, name, here) is here, name
+    assert cr.nn.Module is chainrule.module.Module and cr.nn.Parameter is chainrule.module.Parameter
+    for name in chainrule.activations.__all__:
+        assert getattr(cr.nn, name) is getattr(chainrule.activations, name), name
+
+
+@pytest.mark.parametrize("cls", [cr.Identity, cr.Sigmoid, cr.Tanh, cr.ReLU, cr.LeakyReLU, cr.ELU, cr.Softplus,
+                                 cr.GELU, cr.Softmax, cr.LogSoftmax])
+def test_each_named_activation_is_its_registry_op_with_the_ops_own_defaults(cls):
+    module = cls()
+    op = cr.ops.ACTIVATIONS[module.name]
+    assert cr.nn.make_activation(module.name).__class__ is cls and module.op is op
+    net = np.linspace(-3.0, 3.0, 14).reshape(2, 7)
+    # The op's forward with no attributes uses its own defaults: the class's defaults must be the same numbers.
+    np.testing.assert_array_equal(module(net).data, op.forward(net))

@@ -42,6 +42,7 @@ MAZUR_E_TOTAL = 0.298371109
 MAZUR_DELTA_O1 = 0.74136507 * 0.186815602  # dE/dout_o1 * dout_o1/dnet_o1
 MAZUR_DELTA_H1 = 0.036350306 * 0.241300709  # dE/dout_h1 * dout_h1/dnet_h1
 MAZUR_GRAD_W5, MAZUR_GRAD_W1 = 0.082167041, 0.000438568
+MAZUR_DELTA_O2 = -0.217071535 * 0.175510053  # dE/dout_o2 * dout_o2/dnet_o2
 
 
 def _by_gid(fig, prefix):
@@ -86,6 +87,30 @@ def test_mazur_weight_names_sit_on_his_edges():
     assert _text(values, "edgelabel:1:b:1") == "0.35"  # b1 into h2
     both = draw_network(net, show="both")
     assert _text(both, "edgelabel:1:1:1") == "w4 = 0.3"
+
+
+def test_shared_biases_are_named_once_per_layer_as_mazur_does():
+    net, x, target = cr.examples.mazur()
+    fig = draw_network(net, show="both", bias="shared")
+    assert _text(fig, "edgelabel:1:b") == "b1 = 0.35" and _text(fig, "edgelabel:2:b") == "b2 = 0.6"
+    assert not _by_gid(fig, "edgelabel:1:b:") and not _by_gid(fig, "edgelabel:2:b:")  # no b_h1, b_h2, ...
+    assert len(_by_gid(fig, "edge:2:b:")) == 2  # b2 still feeds both o1 and o2
+    # The names are the learner tools': trace with the same keyword calls them b1 and b2.
+    traced = cr.trace(net, x, target, bias="shared").to_dict()["values"]
+    assert {"b1", "b2"} <= traced.keys() and not {"b_h1", "b_o1"} & traced.keys()
+    grad = draw_network(net, x, target, show="both", overlay="grad", bias="shared")
+    # dE/db2 = delta_o1 + delta_o2 from Mazur's published factors, one label for the one parameter.
+    assert _text(grad, "edgelabel:2:b") == f"∂E/∂b2 = {format_number(MAZUR_DELTA_O1 + MAZUR_DELTA_O2)}"
+    assert _text(draw_network(net, show="names", bias="shared", names="layer"), "edgelabel:1:b") == "$w_{0}^{(1)}$"
+
+
+def test_shared_biases_need_one_value_per_layer():
+    net = cr.MLP([2, 2, 2], output_activation="sigmoid", seed=0)
+    net[0].bias.data[...] = [0.1, 0.2]
+    with pytest.raises(ConfigError, match="one bias value per layer"):
+        draw_network(net, bias="shared")
+    with pytest.raises(ConfigError, match="bias must be one of per_neuron, shared"):
+        draw_network(net, bias="layer")
 
 
 @pytest.mark.parametrize("sizes, bias", [([3, 4, 2], True), ([3, 4, 2], False), ([2, 3, 3, 1], True)])
@@ -366,7 +391,8 @@ def test_boundary_errors(tmp_path):
 def test_flags_build_mazurs_network():
     from chainrule.cli.netspec import network_from_flags
 
-    net = network_from_flags([2, 2, 2], "sigmoid", weights="0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55", biases="0.35,0.6")
+    net = network_from_flags([2, 2, 2], "sigmoid", "sigmoid", weights="0.15,0.2,0.25,0.3;0.4,0.45,0.5,0.55",
+                             biases="0.35,0.6")
     reference, x, target = cr.examples.mazur()
     for name, value in reference.state_dict().items():
         np.testing.assert_array_equal(net.state_dict()[name], value, err_msg=name)
@@ -383,12 +409,29 @@ def test_draw_command_writes_files(tmp_path, capsys):
     png, svg = tmp_path / "mazur.png", tmp_path / "flags.svg"
     assert main(["draw", "--example", "mazur", "--overlay", "delta", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == PNG_SIGNATURE
-    assert main(["draw", "--layers", "2,2,2", "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
+    assert main(["draw", "--layers", "2,2,2", "--output-activation", "sigmoid",
+                 "--weights", "0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55",
                  "--biases", "0.35,0.6", "--x", "0.05,0.1", "--target", "0.01,0.99", "--show", "both",
                  "--out", str(svg)]) == 0
     ids = {el.get("id") for el in ET.parse(svg).getroot().iter()}
     assert {"value:1:0:net", "edgelabel:2:0:0", "neuron:2:1"} <= ids
     assert f"wrote {svg}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, labels", [
+    ([], {"edgelabel:1:b": "b1 = 0.35", "edgelabel:2:b": "b2 = 0.6"}),  # --example mazur brings b1, b2
+    (["--bias", "per_neuron"], {"edgelabel:1:b:0": "$b_{h1}$ = 0.35", "edgelabel:2:b:1": "$b_{o2}$ = 0.6"}),
+])
+def test_draw_command_names_mazurs_biases_as_trace_does(flags, labels, tmp_path, monkeypatch):
+    from chainrule.cli import main
+    from chainrule.plot import _figure
+
+    drawn = []
+    monkeypatch.setattr(_figure, "save", lambda fig, path: drawn.append(fig))
+    assert main(["draw", "--example", "mazur", "--show", "both", *flags, "--out", str(tmp_path / "m.png")]) == 0
+    texts = {gid: artist.get_text() for gid, artist in _by_gid(drawn[0], "edgelabel:").items()}
+    assert labels.items() <= texts.items()
+    assert len([gid for gid in texts if ":b" in gid]) == (2 if not flags else 4)
 
 
 def test_draw_command_reads_a_model_file(tmp_path, capsys):

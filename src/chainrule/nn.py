@@ -1,24 +1,41 @@
-"""Modules: ``Parameter``, ``Linear``, activation modules, ``Sequential`` and ``MLP``.
+"""Modules: ``Parameter``, ``Linear``, activation modules, ``Dropout``, ``Sequential`` and ``MLP``.
 
-Modules are plain objects. Their parameters are found by walking their attributes
-in the order they were set, so ``named_parameters()`` is the same on every run.
-Weights follow the seeds: a layer computes ``net = x @ W + b`` with ``W`` of shape
+Weights follow the textbooks: a layer computes ``net = x @ W + b`` with ``W`` of shape
 (n_in, n_out), so ``W[i, j]`` is w_ij from neuron i of the previous layer to neuron
 j of this one. This is the transpose of PyTorch's ``nn.Linear.weight`` (n_out, n_in).
+
+The base classes ``Module`` and ``Parameter`` live in :mod:`chainrule.module`, the
+activation modules in :mod:`chainrule.activations`; every name is importable from here
+as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from chainrule import functional as F
-from chainrule.errors import ConfigError, DataError, ShapeError
+from chainrule.activations import (
+    ELU,
+    GELU,
+    Activation,
+    FunctionActivation,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    _auto_init,
+    make_activation,
+)
+from chainrule.errors import ConfigError, ShapeError
 from chainrule.init import get_initializer, make_rng
-from chainrule.ops import ACTIVATIONS, check_attrs
+from chainrule.module import Module, Parameter, _check_finite
+from chainrule.ops import ACTIVATIONS
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -26,190 +43,6 @@ __all__ = [
     "LeakyReLU", "ELU", "Softplus", "GELU", "Softmax", "LogSoftmax", "Dropout", "Sequential", "MLP",
     "make_activation", "FunctionActivation",
 ]
-
-
-class Parameter(Tensor):
-    """A tensor a module learns: it always requires grad."""
-
-    def __init__(self, data: Any, name: str | None = None, dtype: Any = None) -> None:
-        super().__init__(data, requires_grad=True, name=name, dtype=dtype)
-
-
-class Module:
-    """Base class of every layer and network.
-
-    Subclasses set parameters and sub-modules as attributes in ``__init__`` and
-    implement ``forward``. ``check_finite=True`` makes ``__call__`` refuse inputs that
-    hold NaN or inf with a :class:`~chainrule.errors.DataError`.
-    """
-
-    training: bool = True
-    check_finite: bool = False
-
-    def forward(self, x: Tensor) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
-
-    def __call__(self, x: Any) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = Tensor(x)
-        if self.check_finite:
-            _check_finite(x.data, f"{type(self).__name__} input")
-        return self.forward(x)
-
-    # ------------------------------------------------------------ structure
-    def named_children(self) -> Iterator[tuple[str, Module]]:
-        """Direct sub-modules with their attribute names, in the order they were set."""
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
-            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
-                for i, child in enumerate(value):
-                    yield f"{name}.{i}", child
-
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, e.g. ``("0.weight", W)``.
-
-        The module's own parameters come first, then each child's, each group in the
-        order the attributes were set: the same order on every run.
-        """
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield prefix + name, value
-        for name, child in self.named_children():
-            yield from child.named_parameters(prefix + name + ".")
-
-    def parameters(self) -> list[Parameter]:
-        """Every parameter, in the order of :meth:`named_parameters`."""
-        return [p for _, p in self.named_parameters()]
-
-    def modules(self) -> Iterator[Module]:
-        """This module and every module below it, depth first."""
-        yield self
-        for _, child in self.named_children():
-            yield from child.modules()
-
-    def train(self, mode: bool = True) -> Module:
-        """Switch to training mode (``mode=False`` is :meth:`eval`); returns self."""
-        for module in self.modules():
-            module.training = mode
-        return self
-
-    def eval(self) -> Module:
-        """Switch to evaluation mode (dropout off); returns self."""
-        return self.train(False)
-
-    @contextmanager
-    def evaluating(self) -> Iterator[Module]:
-        """Evaluation mode (dropout off) inside a ``with`` block; every module's previous mode comes back after.
-
-        >>> import chainrule as cr
-        >>> net = cr.MLP([2, 1], dropout=0.0)
-        >>> with net.evaluating():
-        ...     net.training
-        False
-        >>> net.training
-        True
-        """
-        modes = [(m, m.training) for m in self.modules()]  # each module's own, a mixed model stays mixed
-        self.eval()
-        try:
-            yield self
-        finally:
-            for module, training in modes:
-                module.training = training
-
-    def zero_grad(self) -> None:
-        """Forget every parameter's accumulated gradient."""
-        for p in self.parameters():
-            p.grad = None
-
-    def flatten_parameters(self) -> np.ndarray | None:
-        """Move every parameter into one flat buffer, each ``p.data`` becoming a view of it; returns the buffer.
-
-        The buffer holds the parameters in the order of :meth:`named_parameters`, so an
-        optimizer can update all of them in a couple of NumPy calls (see :mod:`chainrule.optim`).
-        Values are unchanged. Assigning a new array to ``p.data`` later takes that parameter
-        out of the buffer (optimizers then update parameter by parameter); writing into
-        ``p.data[...]`` keeps it in. None, and nothing moved, when the parameters do not
-        share one float dtype.
-        """
-        params = self.parameters()
-        dtypes = {p.data.dtype for p in params}
-        if not params or len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
-            return None
-        flat = np.empty(sum(p.data.size for p in params), dtype=dtypes.pop())
-        start = 0
-        for p in params:
-            view = flat[start:start + p.data.size].reshape(p.data.shape)
-            np.copyto(view, p.data)
-            p.data = view
-            start += view.size
-        return flat
-
-    # ------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's value, keyed by its dotted name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
-
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy values from ``state`` into the parameters, checking names and shapes.
-
-        Raises
-        ------
-        ConfigError
-            With ``strict``, when names are missing or unexpected.
-        ShapeError
-            When a value's shape differs from its parameter's.
-        """
-        own = dict(self.named_parameters())
-        if strict:
-            missing = sorted(set(own) - set(state))
-            unexpected = sorted(set(state) - set(own))
-            if missing or unexpected:
-                raise ConfigError(
-                    f"state_dict does not match {type(self).__name__}: missing {missing}, "
-                    f"unexpected {unexpected}"
-                )
-        for name, value in state.items():
-            if name not in own:
-                continue
-            value = np.asarray(value)
-            param = own[name]
-            if value.shape != param.shape:
-                raise ShapeError(f"state_dict[{name!r}] has shape {value.shape}, the parameter has {param.shape}")
-            if param.data.flags.writeable:
-                np.copyto(param.data, value, casting="unsafe")  # in place: it stays a view of the flat buffer
-            else:
-                param.data = value.astype(param.dtype, copy=True)
-
-    # ------------------------------------------------------------ printing
-    def extra_repr(self) -> str:
-        """The hyperparameters shown inside ``repr``."""
-        return ""
-
-    def __repr__(self) -> str:
-        children = list(self.named_children())
-        if not children:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        lines = [f"{type(self).__name__}("]
-        if self.extra_repr():
-            lines.append(f"  {self.extra_repr()}")
-        for name, child in children:
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        lines.append(")")
-        return "\n".join(lines)
-
-
-def _check_finite(data: np.ndarray, what: str,
-                  fix: str = "clean or impute the data before the forward pass") -> None:
-    bad = ~np.isfinite(data)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(
-            f"{what} contains {int(np.isnan(data).sum())} NaN and {int(np.isinf(data).sum())} "
-            f"inf values (first at index {first}); {fix}"
-        )
 
 
 class Linear(Module):
@@ -263,201 +96,6 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"n_in={self.n_in}, n_out={self.n_out}, bias={self.bias is not None}"
-
-
-class Activation(Module):
-    """An activation function applied elementwise (softmax: along ``axis``).
-
-    ``Activation("tanh")`` is the same as ``Tanh()``. Its derivative is the op's one
-    definition in :mod:`chainrule.ops`.
-    """
-
-    def __init__(self, name: str, **attrs: Any) -> None:
-        self.attrs = check_attrs(name, attrs)  # the op registry's vocabulary and attribute schema
-        self.name = name
-
-    @property
-    def op(self):
-        """The registered op (forward, vjp and f')."""
-        return ACTIVATIONS[self.name]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.activation(self.name, x, **self.attrs)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
-
-    def __repr__(self) -> str:
-        if type(self) is Activation:
-            return f"Activation({self.name!r}{', ' if self.attrs else ''}{self.extra_repr()})"
-        return super().__repr__()
-
-
-class Identity(Activation):
-    """out = net."""
-
-    op_name = "identity"
-
-    def __init__(self) -> None:
-        super().__init__(self.op_name)
-
-
-class Sigmoid(Activation):
-    """out = 1 / (1 + exp(-net)); f'(net) = out (1 - out)."""
-
-    op_name = "sigmoid"
-
-    def __init__(self) -> None:
-        super().__init__(self.op_name)
-
-
-class Tanh(Activation):
-    """out = tanh(net); f'(net) = 1 - out^2."""
-
-    op_name = "tanh"
-
-    def __init__(self) -> None:
-        super().__init__(self.op_name)
-
-
-class ReLU(Activation):
-    """out = max(0, net)."""
-
-    op_name = "relu"
-
-    def __init__(self) -> None:
-        super().__init__(self.op_name)
-
-
-class LeakyReLU(Activation):
-    """out = net if net > 0 else alpha * net."""
-
-    op_name = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__(self.op_name, alpha=alpha)
-
-
-class ELU(Activation):
-    """out = net if net > 0 else alpha * (exp(net) - 1)."""
-
-    op_name = "elu"
-
-    def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__(self.op_name, alpha=alpha)
-
-
-class Softplus(Activation):
-    """out = log(1 + exp(net))."""
-
-    op_name = "softplus"
-
-    def __init__(self) -> None:
-        super().__init__(self.op_name)
-
-
-class GELU(Activation):
-    """out = net * Phi(net); ``approximate="tanh"`` for the tanh form."""
-
-    op_name = "gelu"
-
-    def __init__(self, approximate: str = "none") -> None:
-        super().__init__(self.op_name, approximate=approximate)
-
-
-class Softmax(Activation):
-    """out_j = exp(net_j) / sum_k exp(net_k) along ``axis`` (full Jacobian in backward)."""
-
-    op_name = "softmax"
-
-    def __init__(self, axis: int = -1) -> None:
-        super().__init__(self.op_name, axis=axis)
-
-
-class LogSoftmax(Activation):
-    """out_j = net_j - log sum_k exp(net_k) along ``axis``."""
-
-    op_name = "log_softmax"
-
-    def __init__(self, axis: int = -1) -> None:
-        super().__init__(self.op_name, axis=axis)
-
-
-#: scikit-learn's names for two activations of the registry.
-_ALIASES = {"linear": "identity", "logistic": "sigmoid"}
-
-
-def _class_for(name: str) -> type[Activation] | None:
-    """The named class (``Tanh``, ...) of a registry activation: the subclass whose ``__init__`` passes ``name``."""
-    return next((cls for cls in Activation.__subclasses__() if getattr(cls, "op_name", None) == name), None)
-
-
-class FunctionActivation(Module):
-    """An activation given as a Python function of a Tensor: out = f(net), elementwise or not.
-
-    f must be built from chainrule's differentiable operations (:mod:`chainrule.functional`,
-    Tensor arithmetic), so backpropagation differentiates it through the recorded graph:
-    dout/dnet comes from the definitions of the operations f is made of, written once in
-    :mod:`chainrule.ops`. Training runs on the graph path (the captured plan needs
-    registered ops), model files cannot hold it (they hold no code), and the learner
-    tools, which print each activation's formula, do not take it.
-
-    Parameters
-    ----------
-    fn : callable
-        Tensor (batch, n) -> Tensor (batch, n).
-    name : str, optional
-        For display; defaults to ``fn.__name__``.
-
-    Examples
-    --------
-    >>> import chainrule as cr
-    >>> from chainrule import functional as F
-    >>> swish = FunctionActivation(lambda net: net * F.sigmoid(net), name="swish")
-    >>> net = cr.MLP([2, 3, 1], activation=swish, seed=0)
-    >>> net([[0.5, -1.0]]).shape
-    (1, 1)
-    """
-
-    def __init__(self, fn: Callable[[Tensor], Tensor], name: str | None = None) -> None:
-        if not callable(fn):
-            raise ConfigError(f"FunctionActivation needs a function of a Tensor, got {type(fn).__name__}")
-        self.fn = fn
-        self.name = name or getattr(fn, "__name__", "function")
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.fn(x)
-        if not isinstance(out, Tensor):
-            raise ConfigError(f"the activation {self.name!r} returned {type(out).__name__}; it must return a "
-                              "chainrule Tensor computed with chainrule's operations, so it can be differentiated")
-        if out.shape != x.shape:
-            raise ShapeError(f"the activation {self.name!r} turned shape {x.shape} into {out.shape}; "
-                             "an activation keeps the shape of its input")
-        return out
-
-    def extra_repr(self) -> str:
-        return repr(self.name)
-
-
-def make_activation(spec: Any) -> Activation | FunctionActivation:
-    """An activation module from a name (scikit-learn's 'logistic' is sigmoid), a module, an
-    Activation class, a function of a Tensor (:class:`FunctionActivation`), or None (identity)."""
-    if spec is None:
-        return Identity()
-    if isinstance(spec, (Activation, FunctionActivation)):
-        return spec
-    if isinstance(spec, str) and _ALIASES.get(spec, spec) in ACTIVATIONS:
-        name = _ALIASES.get(spec, spec)
-        cls = _class_for(name)
-        return cls() if cls is not None else Activation(name)
-    if isinstance(spec, type) and issubclass(spec, Activation) and spec is not Activation:
-        return spec()
-    if callable(spec) and not isinstance(spec, type):
-        return FunctionActivation(spec)
-    raise ConfigError(
-        f"unknown activation {spec!r}; choose one of {', '.join([*ACTIVATIONS, *_ALIASES])}, pass an Activation, "
-        "or a function of a Tensor built from chainrule operations"
-    )
 
 
 class Dropout(Module):
@@ -700,11 +338,6 @@ def output_activation_name(model: Module) -> str | None:
     return None
 
 
-def _auto_init(act: Activation | FunctionActivation) -> str:
-    """The registry op's initialiser hint (He for the ReLU family, Xavier otherwise)."""
-    return act.op.init if isinstance(act, Activation) else "xavier_uniform"
-
-
 def parameters_of(params: Any) -> list[tuple[str, Tensor]]:
     """(name, tensor) pairs from a Module, a dict of tensors, or a sequence of tensors."""
     if isinstance(params, Module):
@@ -714,4 +347,3 @@ def parameters_of(params: Any) -> list[tuple[str, Tensor]]:
     if isinstance(params, Tensor):
         return [(params.name or "param", params)]
     return [(t.name or f"param{i}", t) for i, t in enumerate(params)]
-

@@ -140,7 +140,8 @@ def test_every_message_type_answers(client):
     ({"type": "pause", "extra": 1}, "has no field 'extra'"),
     ({"type": "explain", "wrt": "w99"}, "w99"),
     ({"type": "check", "wrt": "w5", "formula": "__import__('os')"}, ""),
-    ({"type": "setup", "setup": {"network": {"output_activation": "tanh", "loss": "cross_entropy"}}}, "refused"),
+    ({"type": "setup", "setup": {"network": {"output_activation": "tanh", "loss": "cross_entropy"}}},
+     "the output activation must be 'softmax'"),
     ({"type": "setup", "setup": {"data": {"classes": 3}}}, "binary cross-entropy"),
     ({"type": "setup", "setup": {"data": {"kind": "csv"}}}, "upload a CSV"),
     ({"type": "setup", "setup": {"data": {"noise": float("nan")}}}, "finite"),
@@ -157,6 +158,28 @@ def test_bad_messages_get_an_error_and_the_session_survives(client, message, say
         assert says in error["message"]
         ws.send_json({"type": "step", "id": 1})
         assert until(ws, "frame", 1)["epoch"] == 1
+
+
+@pytest.mark.parametrize("output, loss", [("tanh", "cross_entropy"), ("identity", "cross_entropy"),
+                                          ("sigmoid", "cross_entropy"), ("identity", "binary_cross_entropy"),
+                                          ("softmax", "binary_cross_entropy"), ("relu", "binary_cross_entropy")])
+def test_a_wrong_pair_is_refused_with_fits_message(client, output, loss):
+    from chainrule.errors import ConfigError
+    from chainrule.losses import check_pair
+
+    with pytest.raises(ConfigError) as by_the_table:
+        check_pair(output, loss)
+    classes = 3 if loss == "cross_entropy" else 2
+    x, y = np.random.default_rng(0).standard_normal((12, 2)), np.arange(12) % classes
+    net = cr.MLP([2, 3, classes if loss == "cross_entropy" else 1], activation="tanh",
+                 output_activation=None if output == "identity" else output, seed=0)
+    with pytest.raises(ConfigError) as by_fit:
+        cr.fit(net, x, y, loss=loss, epochs=1, progress=False)
+    assert str(by_fit.value) == str(by_the_table.value)
+    with opened(client) as (ws, _):
+        ws.send_json({"type": "setup", "setup": {"data": {"classes": classes},
+                                                 "network": {"output_activation": output, "loss": loss}}})
+        assert until(ws, "error")["message"] == str(by_fit.value)
 
 
 def test_reconnect_resumes_the_session(client):

@@ -1,7 +1,7 @@
 """``chainrule draw``: a network diagram written to a PNG or SVG file.
 
     chainrule draw --example mazur --overlay delta --out mazur.png
-    chainrule draw --layers 2,2,2 --activation sigmoid \\
+    chainrule draw --layers 2,2,2 --activation sigmoid --output-activation sigmoid \\
         --weights 0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55 --biases 0.35,0.6 \\
         --x 0.05,0.1 --target 0.01,0.99 --out network.svg
     chainrule draw --model mnist.model --out mnist.png
@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="edge labels: weight values, names (w1..w8) or both (default values)")
     parser.add_argument("--names", choices=("auto", "mazur", "layer"), default="auto",
                         help="naming scheme: Mazur's i/h/o (auto) or per-layer x_j^(l) (layer)")
+    parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
+                        help="label one bias per neuron (b_h1, ...) or one per layer (Mazur's b1, b2; the default "
+                        "with --example mazur, as in trace and explain)")
     parser.add_argument("--loss", default="half_squared_error",
                         help="loss for the overlays (default half_squared_error, Mazur's E_total)")
     parser.add_argument("--max-neurons", type=int, default=12, help="most neurons drawn per layer (default 12)")
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from chainrule.plot import draw_network
 
         draw_network(net, x, target, show=args.show, overlay=args.overlay, names=args.names, path=path,
-                     loss=args.loss, max_neurons=args.max_neurons)
+                     loss=args.loss, max_neurons=args.max_neurons, bias=netspec.bias_scheme(args))
     except ImportError as error:
         raise ConfigError(f"chainrule draw needs matplotlib ({error}); install it with "
                           "pip install 'chainrule[plot]'") from None

@@ -7,10 +7,12 @@ A network comes from exactly one of:
 ``--model FILE``
     A model saved with :func:`chainrule.save`.
 ``--layers 2,2,2 [--activation sigmoid] [--output-activation ...] [--weights ...] [--biases ...]``
-    Layer sizes, input first. ``--weights`` lists the weights in the naming order
-    w1, w2, ...: layer by layer, and within a layer each neuron's incoming weights in
-    turn (Mazur's w1 = i1->h1, w2 = i2->h1, w3 = i1->h2, ...), so his network is
-    ``--weights 0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55``; a ``;`` may separate layers.
+    Layer sizes, input first: the network ``chainrule.MLP(sizes, activation, output_activation)``
+    builds, so without ``--output-activation`` the output is linear, as MLP's is. ``--weights``
+    lists the weights in the naming order w1, w2, ...: layer by layer, and within a layer each
+    neuron's incoming weights in turn (Mazur's w1 = i1->h1, w2 = i2->h1, w3 = i1->h2, ...), so
+    his network is ``--output-activation sigmoid --weights 0.15,0.2,0.25,0.3,0.4,0.45,0.5,0.55``;
+    a ``;`` may separate layers.
     ``--biases`` gives one value per layer (Mazur's ``0.35,0.6``, shared by the
     layer's neurons) or one per neuron. Without ``--weights`` the weights are random
     (``--seed``) and the biases zero.
@@ -29,7 +31,7 @@ import numpy as np
 from chainrule.errors import ConfigError, DataError, ModelFileError, ShapeError
 
 __all__ = ["add_network_arguments", "add_sample_arguments", "network_from_args", "network_from_flags",
-           "sample_from_args",
+           "sample_from_args", "bias_scheme",
            "parse_numbers", "parse_layers", "weights_from_flat"]
 
 EXAMPLES = ("mazur",)
@@ -44,7 +46,8 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", default="sigmoid",
                         help="with --layers: hidden-layer activation (default sigmoid)")
     parser.add_argument("--output-activation", default=None,
-                        help="with --layers: output activation (default: same as --activation)")
+                        help="with --layers: output activation (default none: linear, as chainrule.MLP's; "
+                        "Mazur's network needs sigmoid)")
     parser.add_argument("--weights", metavar="W", help="with --layers: w1,w2,... in the naming order; "
                         "';' may separate layers; write --weights=-0.5,... when the first is negative")
     parser.add_argument("--biases", metavar="B", help="with --layers: one bias per layer or one per neuron")
@@ -123,12 +126,12 @@ def _split_layers(text: str, counts: list[int], what: str, shared_ok: bool = Fal
 def network_from_flags(sizes: list[int], activation: str = "sigmoid", output_activation: str | None = None,
                        weights: str | None = None, biases: str | None = None, seed: int = 0) -> Any:
     """An MLP from --layers style flags (see the module notes): ``MLP(sizes, activation, output_activation, seed=seed)``
-    with the given weights and biases, ``output_activation`` defaulting to ``activation`` (the worked examples'
-    sigmoid output) where the Python ``MLP`` defaults to a linear output."""
+    with the given weights and biases. Without ``output_activation`` MLP's own default applies (a linear output):
+    the same words give the same network here and in Python."""
     from chainrule.nn import MLP
 
-    output = activation if output_activation is None else output_activation
-    net = MLP(sizes, activation=activation, output_activation=None if output == "identity" else output, seed=seed)
+    chosen = {} if output_activation is None else {"output_activation": output_activation}
+    net = MLP(sizes, activation=activation, seed=seed, **chosen)
     linears = [m for m, _ in net.layers()]
     if weights is not None:
         counts = [a * b for a, b in zip(sizes, sizes[1:])]
@@ -182,6 +185,15 @@ def network_from_args(args: argparse.Namespace) -> tuple[Any, np.ndarray | None,
 
     sample_target = class_index_target(sample_target, n_outputs(net))  # --target 1: a class index
     return net, (sample if sample is not None else x), (sample_target if sample_target is not None else target)
+
+
+def bias_scheme(args: argparse.Namespace) -> str:
+    """``--bias`` if given, else Mazur's shared b1, b2 for ``--example mazur`` and one bias per neuron otherwise."""
+    from chainrule.learn.conventions import PRESETS
+
+    if getattr(args, "bias", None):
+        return args.bias
+    return PRESETS["mazur"]["bias"] if args.example == "mazur" else "per_neuron"
 
 
 def sample_from_args(args: argparse.Namespace) -> tuple[np.ndarray | None, np.ndarray | None]:

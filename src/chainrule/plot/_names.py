@@ -22,14 +22,15 @@ class DiagramNames:
     The "layer" scheme's names are LaTeX (x_j^(l), w_ij^(l)) and are drawn as mathtext.
     """
 
-    def __init__(self, sizes: list[int], scheme: str, has_bias: list[bool]) -> None:
+    def __init__(self, sizes: list[int], scheme: str, has_bias: list[bool], bias: str = "per_neuron") -> None:
         from chainrule.learn.naming import Names
 
         self.sizes, self.scheme, self.has_bias = list(sizes), scheme, list(has_bias)
+        self.bias_scheme = bias  # "per_neuron" (b_h1, ...) or "shared" (Mazur's b1, b2)
         n_weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
         self._whole: Any = None
         if n_weights <= _WHOLE_NETWORK_WEIGHTS:
-            self._whole = Names(sizes, scheme, has_bias=has_bias)
+            self._whole = Names(sizes, scheme, bias, has_bias=has_bias)
             self._per_layer = [self._whole] * len(sizes)
         else:
             self._per_layer = [Names(_alone(sizes, layer), scheme) for layer in range(len(sizes))]
@@ -52,14 +53,14 @@ class DiagramNames:
         return self._parameter(self._names().weight(layer, i, j))
 
     def bias(self, layer: int, j: int) -> str:
-        """The bias of neuron j of ``layer``: $b_{h1}$ or $w_{01}^{(1)}$."""
+        """The bias of neuron j of ``layer``: $b_{h1}$ or $w_{01}^{(1)}$; the layer's b1 when shared."""
         return self._parameter(self._names().bias_of(layer, j))
 
     def _names(self) -> Any:
         if self._whole is None:
             from chainrule.learn.naming import Names
 
-            self._whole = Names(self.sizes, self.scheme, has_bias=self.has_bias)
+            self._whole = Names(self.sizes, self.scheme, self.bias_scheme, has_bias=self.has_bias)
         return self._whole
 
     def _parameter(self, key: str) -> str:
@@ -73,17 +74,16 @@ def _alone(sizes: list[int], layer: int) -> list[int]:
     return [n if k == layer else 1 for k, n in enumerate(sizes)]
 
 
-def diagram_names(net: Any, scheme: str) -> DiagramNames:
-    """The naming scheme ``scheme`` ("auto", "mazur" or "layer") applied to ``net``.
+def diagram_names(net: Any, scheme: str, bias: str = "per_neuron") -> DiagramNames:
+    """The naming scheme ``scheme`` ("auto", "mazur" or "layer") applied to ``net``, biases per neuron or shared.
 
     "auto" falls back to "layer" for networks deeper than Mazur's letters reach.
     """
     from chainrule.learn.naming import SCHEMES, Names
-    from chainrule.nn import Linear
 
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown naming scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    linears = [m for m in net if isinstance(m, Linear)]
+    linears = [view.linear for view in net.layers()]
     sizes = [linears[0].n_in] + [m.n_out for m in linears]
     has_bias = [m.bias is not None for m in linears]
     if scheme != "layer":
@@ -95,4 +95,4 @@ def diagram_names(net: Any, scheme: str) -> DiagramNames:
             scheme = "layer"
     if scheme == "mazur" and sizes != [2, 2, 2]:
         Names(sizes, "mazur")  # refuses with the naming module's own message
-    return DiagramNames(sizes, scheme, has_bias)
+    return DiagramNames(sizes, scheme, has_bias, bias)

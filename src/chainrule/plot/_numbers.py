@@ -92,7 +92,7 @@ def _compute(net: Any, x: Any, target: Any, loss: str) -> Numbers:
     from chainrule.nn import Activation, Linear
     from chainrule.tensor import Tensor
 
-    linears = [m for m in net if isinstance(m, Linear)]
+    linears = [view.linear for view in net.layers()]
     dtype = linears[0].weight.dtype
     x = one_sample(x, linears[0].n_in).astype(dtype)
     h = Tensor(x)

@@ -49,14 +49,14 @@ def _unwrap(net: Any) -> Any:
 
 
 def _check_network(net: Any) -> list[Any]:
-    from chainrule.nn import Linear, Sequential
+    from chainrule.nn import Sequential
 
     if not isinstance(net, Sequential):
         raise ConfigError(
             f"draw_network draws a Sequential or MLP (layers of neurons), got a {type(net).__name__}; "
             "wrap its layers in chainrule.Sequential"
         )
-    linears = [m for m in net if isinstance(m, Linear)]
+    linears = [view.linear for view in net.layers()]
     if not linears:
         raise ConfigError("the network has no Linear layer, so it has no neurons to draw")
     for previous, following in zip(linears, linears[1:]):
@@ -69,13 +69,13 @@ def _check_network(net: Any) -> list[Any]:
 
 def _activation_names(net: Any) -> list[str]:
     """Per layer l >= 1, the activation applied after its Linear ("identity" if none)."""
-    return [act.name if act is not None else "identity" for _, act in net.layers()]
+    return [view.name for view in net.layers()]
 
 
 def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, show: str = "values",
                  overlay: str | None = None, names: str = "auto", path: str | Path | None = None,
                  loss: str = "half_squared_error", max_neurons: int = 12, edge_labels: bool | None = None,
-                 title: str | None = None) -> Any:
+                 title: str | None = None, bias: str = "per_neuron") -> Any:
     """Draw a feedforward network as columns of neurons joined by weighted edges.
 
     Neuron j of layer l computes net_j = sum_i out_i w_ij + b_j and out_j = f(net_j); the
@@ -115,6 +115,11 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
         shown and there are at most 30 edges, bias edges included.
     title : str, optional
         Axes title (default: the architecture, and E_total when a target is given).
+    bias : {"per_neuron", "shared"}
+        "per_neuron" labels each neuron's bias b_j on its edge (b_h1, b_h2, ...); "shared"
+        names each layer's one bias once at its constant-1 node (Mazur's b1, b2, with
+        dE/db = sum_j delta_j under the "grad" overlay), as ``trace`` and ``explain`` do
+        with the same keyword. "shared" needs equal biases within each layer.
 
     Returns
     -------
@@ -128,6 +133,9 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
     >>> fig = draw_network(net, x, target, overlay="delta")
     >>> "0.3775" in [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "value:1:0:net"][0]
     True
+    >>> fig = draw_network(net, show="both", bias="shared")
+    >>> [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "edgelabel:1:b"]
+    ['b1 = 0.35']
     """
     if show not in _SHOW:
         raise ConfigError(f"show must be one of {', '.join(_SHOW)}; got {show!r}")
@@ -143,7 +151,8 @@ def draw_network(net: Any, x: Any = None, target: Any = None, ax: Any = None, sh
     sizes = [linears[0].n_in] + [m.n_out for m in linears]
     has_bias = [m.bias is not None for m in linears]
     numbers = None if x is None else _numbers.compute(net, x, target, loss)
-    label_names = diagram_names(net, names)
+    _check_bias(net, bias)
+    label_names = diagram_names(net, names, bias)
     value_lines = 0 if numbers is None or show == "names" else 2 + (target is not None) + (overlay == "delta")
     row_gap = 2 * _layout.RADIUS + 0.5 + 0.28 * value_lines
     geometry = _layout.layout(sizes, has_bias, max_neurons=max_neurons, row_gap=row_gap)
@@ -200,6 +209,7 @@ class _Drawer:
 
     # ---------------------------------------------------------------- edges
     def edges(self) -> None:
+        shared = self.names.bias_scheme == "shared"  # one label per layer, at the bias node (see neurons)
         for layer in range(1, len(self.geometry.sizes)):
             linear = self.linears[layer - 1]
             for i, j in self.geometry.edges(layer):
@@ -214,12 +224,13 @@ class _Drawer:
                     if j is None:
                         continue
                     grad = None if self.overlay != "grad" else self.numbers.layers[layer - 1].bias_grad[j]
-                    name = self.names.bias(layer, j) if self.edge_labels else ""
+                    name = None if shared else self.names.bias(layer, j) if self.edge_labels else ""
                     self._edge(start, self.geometry.position(layer, j), float(linear.bias.data[j]), grad, name,
                                f"edge:{layer}:b:{j}")
 
     def _edge(self, start: tuple[float, float], end: tuple[float, float], weight: float, grad: float | None,
-              name: str, gid: str) -> None:
+              name: str | None, gid: str) -> None:
+        """One edge; ``name`` None draws it unlabelled (a shared bias is labelled at its node)."""
         xs, ys = [start[0], end[0]], [start[1], end[1]]
         strength = abs(weight) / self.max_weight
         if grad is not None:
@@ -237,18 +248,19 @@ class _Drawer:
             (line,) = self.ax.plot(xs, ys, color=colour, linewidth=width, alpha=alpha, solid_capstyle="round",
                                    zorder=1)
             line.set_gid(gid)
-        if not self.edge_labels:
+        if not self.edge_labels or name is None:
             return
+        text = self._label(name, weight, grad, "\n")
+        self.pending.append((start, end, text, gid.replace("edge:", "edgelabel:", 1)))
+
+    def _label(self, name: str, weight: float, grad: float | None, gap: str) -> str:
+        """A parameter's label: its name, its value or both; with the "grad" overlay, dE/d(name)."""
         value = format_number(weight if grad is None else grad)
         if self.show == "names":
-            text = name
-        elif self.show == "values":
-            text = value
-        elif grad is None:
-            text = f"{name} = {value}"
-        else:
-            text = f"∂E/∂{name}\n{value}"
-        self.pending.append((start, end, text, gid.replace("edge:", "edgelabel:", 1)))
+            return name
+        if self.show == "values":
+            return value
+        return f"{name} = {value}" if grad is None else f"∂E/∂{name}{gap}{value}"
 
     def edge_labels_text(self) -> None:
         """Write the edge labels, placed along their edges clear of each other and of the nodes."""
@@ -299,8 +311,23 @@ class _Drawer:
             self.obstacles.append((x - 0.3, y - 0.3, x + 0.3, y + 0.3))
             self.ax.add_patch(box)
             self.ax.text(x, y, "1", ha="center", va="center", fontsize=10, zorder=3).set_gid(f"biasnode:{layer}")
-            self.ax.text(x, y - 0.42, f"bias into {self.names.layer(layer)}", ha="center", va="top",
+            caption_y = y - 0.42
+            if self.names.bias_scheme == "shared" and self.edge_labels:
+                self._shared_bias_label(layer, x, caption_y)
+                caption_y -= 0.3
+            self.ax.text(x, caption_y, f"bias into {self.names.layer(layer)}", ha="center", va="top",
                          fontsize=7, color="0.35", zorder=3)
+
+    def _shared_bias_label(self, layer: int, x: float, y: float) -> None:
+        """The layer's one bias (Mazur's b1), written once under its node: dE/db = sum_j delta_j."""
+        bias = self.linears[layer - 1].bias.data
+        grad = None if self.overlay != "grad" else float(np.sum(self.numbers.layers[layer - 1].bias_grad))
+        text = self._label(self.names.bias(layer, 0), float(bias[0]), grad, " = ")
+        label = self.ax.text(x, y, text, ha="center", va="top", fontsize=8, color="0.1", zorder=4,
+                             bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none",
+                                   "alpha": 0.9})
+        label.set_gid(f"edgelabel:{layer}:b")
+        self.obstacles.append(_layout.text_box(text, x, y, 8, va="top"))
 
     def _values(self, layer: int, index: int, x: float, y: float, last: int) -> None:
         lines: list[tuple[str, str]] = []
@@ -348,6 +375,17 @@ class _Drawer:
                        Line2D([], [], color=_figure.NEGATIVE, linewidth=2.5, label="w < 0")]
             self.ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False,
                            title="width ~ |w|", title_fontsize=8)
+
+
+def _check_bias(net: Any, bias: str) -> None:
+    """The bias scheme is the learner tools' (see :mod:`chainrule.learn.conventions`); "shared" needs equal biases."""
+    from chainrule.learn.conventions import Convention
+    from chainrule.learn.descent import check_shared_biases
+    from chainrule.learn.network import read_network
+
+    convention = Convention(bias=bias)  # refuses an unknown scheme with the learner tools' message
+    if bias == "shared":
+        check_shared_biases(read_network(net), convention)
 
 
 def _symmetric_norm(biggest: float) -> Any:

@@ -9,9 +9,11 @@ A set-up has five parts (every field optional in a message; missing ones keep th
     seed       the network's initial weights and the batch order
 
 The same object travels in the shareable URL (``#setup=<base64 JSON>``), so it holds
-numbers and names only. Output activation and loss are checked as a pair: the
-cross-entropy of a softmax layer, the binary cross-entropy of one sigmoid unit, the
-squared errors of any output (``PAIRS``); other pairs are refused with the reason.
+numbers and names only. Output activation and loss are checked as a pair by
+:func:`chainrule.losses.check_pair`, the table ``fit`` reads, with its message: the
+cross-entropy of a softmax layer, the binary cross-entropy of a sigmoid unit, the
+squared errors of any output. The playground adds one rule of its own: binary
+cross-entropy's one sigmoid output is for two classes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import losses
 from chainrule.errors import ConfigError
 
 __all__ = ["DEFAULT", "FEATURES", "ACTIVATIONS", "LOSSES", "DATA_KINDS", "OPTIMIZERS", "merge", "validate",
@@ -148,34 +151,17 @@ def validate(setup: dict[str, Any]) -> dict[str, Any]:
     network["hidden"] = _validate_hidden(network["hidden"])
     _one_of(network["output_activation"], ACTIVATIONS, "setup.network.output_activation")
     _one_of(network["loss"], LOSSES, "setup.network.loss")
-    check_pair(network["output_activation"], network["loss"], data["classes"])
+    check_output(network["output_activation"], network["loss"], data["classes"])
     _one_of(optimizer["name"], OPTIMIZERS, "setup.optimizer.name")
     out["seed"] = _number(out["seed"], int, "setup.seed")
     _in_range(out["seed"], "seed", "setup.seed")
     return out
 
 
-#: Output activation -> losses that make sense on it, and why the others do not.
-PAIRS = {
-    "softmax": ("cross_entropy", "half_squared_error", "mse"),
-    "sigmoid": ("binary_cross_entropy", "half_squared_error", "mse"),
-}
-_WHY = {
-    "cross_entropy": "cross-entropy -sum_k target_k log(out_k) needs outputs that are probabilities summing to 1: "
-                     "choose a softmax output",
-    "binary_cross_entropy": "binary cross-entropy -(t log out + (1 - t) log(1 - out)) needs one output in (0, 1): "
-                            "choose a sigmoid output",
-}
-
-
-def check_pair(output_activation: str, loss: str, classes: int | None) -> None:
-    """Refuse an output activation and loss that do not belong together (see ``PAIRS``)."""
-    allowed = PAIRS.get(output_activation, ("half_squared_error", "mse"))
-    if loss not in allowed:
-        raise ConfigError(f"output activation {output_activation} with loss {loss} is refused: {_WHY[loss]}"
-                          if loss in _WHY else
-                          f"output activation {output_activation} with loss {loss} is refused: choose "
-                          f"{' or '.join(allowed)}")
+def check_output(output_activation: str, loss: str, classes: int | None) -> None:
+    """Refuse an output activation and loss that do not belong together, with ``fit``'s words
+    (:func:`chainrule.losses.check_pair`), and binary cross-entropy for more than two classes."""
+    losses.check_pair(output_activation, loss)
     if loss == "binary_cross_entropy" and classes is not None and classes != 2:
         raise ConfigError(f"binary cross-entropy has one sigmoid output for two classes; this data set has "
                           f"{classes}: choose a softmax output with cross_entropy")

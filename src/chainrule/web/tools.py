@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ConfigError, ModelFileError
+from chainrule.losses import auto_loss
 from chainrule.web.config import ACTIVATIONS, merge, output_units
 
 __all__ = ["explain", "trace", "check", "export_model", "export_weights", "import_model", "MAX_MODEL_BYTES"]
@@ -156,7 +157,8 @@ def import_model(session: Any, raw: bytes) -> dict[str, Any]:
                                                      for n, a in zip(sizes[1:-1], acts[:-1])],
                    output_activation=acts[-1])
     if acts[-1] != session.setup["network"]["output_activation"]:
-        network["loss"] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(acts[-1], "mse")
+        # The auto rule of fit; on values, as the playground offers no loss on net (no *_with_logits).
+        network["loss"] = auto_loss(acts[-1], sizes[-1], classes=False)
     classes = session.points.classes
     if sizes[-1] != output_units(network, classes):
         raise ModelFileError(f"the model has {sizes[-1]} outputs; {classes} classes with a {acts[-1]} output "
