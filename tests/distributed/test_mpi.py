@@ -118,7 +118,9 @@ def _lines(run: subprocess.CompletedProcess, start: str) -> list[str]:
     joined without a newline between them; each message is cut out at the next one's start.
     """
     text = run.stdout + run.stderr
-    head = re.compile(r"(?<!chainrule: )" + re.escape(start) + r"\d+(?: of \d+)?: ")
+    # a message starts a line, or follows the end of another one directly; inside a message the
+    # words "rank 0: ..." follow "(" or a space
+    head = re.compile(r"(?:\A|(?<=\n)|(?<=\w))" + re.escape(start) + r"\d+(?: of \d+)?: ")
     starts = [m.start() for m in head.finditer(text)]
     return [text[a:b].split("\n", 1)[0].strip() for a, b in zip(starts, [*starts[1:], len(text)])]
 
