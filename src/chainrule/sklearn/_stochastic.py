@@ -396,8 +396,11 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
         est.coefs_[:] = [w.data for w in weights_of(model)]
         est.intercepts_[:] = [b.data for b in biases_of(model)]
     if est.early_stopping:
-        # scikit-learn's restore: the lists become the best epoch's copies
-        est.coefs_, est.intercepts_ = est._best_coefs, est._best_intercepts
+        # scikit-learn's restore: the lists become the best epoch's copies, which a warm start then trains in
+        # place; here the copies go into the network's arrays and the best lists are those arrays
+        for p, best in zip(params, est._best_coefs + est._best_intercepts):
+            np.copyto(p.data, best, casting="unsafe")
+        est._best_coefs, est._best_intercepts = est.coefs_, est.intercepts_
 
 
 def _validation_logs(est: Any, val: tuple | None, batch_loss: BatchLoss) -> dict[str, float]:
