@@ -18,8 +18,8 @@ by 5 there), in scikit-learn's order.
 from __future__ import annotations
 
 import sys
-import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from sklearn.utils import gen_batches, shuffle
 
 from chainrule.batches import shard_bounds
 from chainrule.callbacks import Callback, FitState, History, PrintProgress, RichProgress
+from chainrule.epochs import Batch, EpochPolicy, run_epochs
 from chainrule.errors import ConfigError, DataError
 from chainrule.optim import Optimizer
 from chainrule.sklearn._network import BatchLoss, biases_of, weights_of
@@ -101,7 +102,6 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
         x, y, sample_weight, val = _split(est, x, y, sample_weight, random_state)
         val_labels = (val[0], est._decode(val[1]), val[2])
     n = x.shape[0]
-    order = np.arange(n, dtype=int)
     if est.batch_size == "auto":
         batch_size = min(200, n)
     else:
@@ -112,66 +112,20 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
     cbs = _callbacks(est)
     state = FitState(model, opt, None, History(), None, est.max_iter, -(-n // batch_size),
                      batch_loss.objective.loss, cbs)
+    policy = _SklearnPolicy(est, batch_loss, params, (x, y, sample_weight), val, val_labels, batch_size,
+                            random_state, 1 if incremental else est.max_iter)
     for cb in cbs:
         cb.on_train_begin(state)
-    logs: dict[str, float] = {}
-    model.train()
+    est.n_iter_ = 0
     try:
-        est.n_iter_ = 0
-        for epoch in range(est.max_iter):
-            for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            start, lr_used = time.perf_counter(), float(getattr(opt, "lr", opt.learning_rate))
-            if est.shuffle:
-                order = shuffle(order, random_state=random_state)
-            accumulated, stop_request = 0.0, False
-            for b, rows in enumerate(gen_batches(n, batch_size)):
-                index = order[rows] if est.shuffle else rows
-                if batch_loss.ddp is not None:  # this rank's shard of the global batch
-                    a, b = shard_bounds(rows.stop - rows.start, batch_loss.ddp.rank, batch_loss.ddp.size)
-                    index = index[a:b] if est.shuffle else slice(rows.start + a, rows.start + b)
-                batch_value = batch_loss(x[index], y[index], None if sample_weight is None else sample_weight[index])
-                accumulated += batch_value * (rows.stop - rows.start)
-                opt.update_params([p.data for p in params], [p.grad for p in params])
-                state.step += 1
-                stop_request |= any([cb.on_batch_end(b, {"loss": batch_value, "size": rows.stop - rows.start})
-                                     for cb in cbs])
-            est.n_iter_ += 1
-            est.loss_ = accumulated / n
-            est.t_ += n
-            est.loss_curve_.append(est.loss_)
-            if est.verbose:
-                print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-            est._update_no_improvement_count(est.early_stopping, *(val_labels or (None, None, None)))
-            logs = {"loss": est.loss_, **_validation_logs(est, val, batch_loss), "lr": lr_used}
-            opt.iteration_ends(est.t_)
-            logs["time"] = time.perf_counter() - start
-            state.epoch += 1
-            state.history.append({k: v for k, v in logs.items() if k != "time"}, logs["time"])
-            stop_request |= any([cb.on_epoch_end(epoch, logs) for cb in cbs])
-            if est._no_improvement_count > est.n_iter_no_change:
-                what = "Validation score" if est.early_stopping else "Training loss"
-                message = (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
-                           "consecutive epochs.")
-                if opt.trigger_stopping(message, est.verbose):
-                    state.history.stop_reason, state.history.message = "early_stopping", message
-                    break
-                est._no_improvement_count = 0
-            if stop_request:
-                state.history.stop_reason = "callback"
-                break
-            if incremental:
-                break
-            if est.n_iter_ == est.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
-                              "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-    except KeyboardInterrupt:
-        state.history.stop_reason = "interrupted"
-        warnings.warn("Training interrupted by user.", stacklevel=3)
+        run_epochs(state, policy)
+        if state.history.stop_reason == "interrupted":
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        elif not incremental and state.history.stop_reason == "completed" and est.n_iter_ == est.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
     finally:
         model.eval()
-        for cb in cbs:
-            cb.on_train_end(logs)
         # a callback may have loaded other weights into the network (EarlyStopping(restore_best=True))
         est.coefs_[:] = [w.data for w in weights_of(model)]
         est.intercepts_[:] = [b.data for b in biases_of(model)]
@@ -181,6 +135,78 @@ def fit_stochastic(est: Any, x: Any, y: np.ndarray, sample_weight: np.ndarray | 
         for p, best in zip(params, est._best_coefs + est._best_intercepts):
             np.copyto(p.data, best, casting="unsafe")
         est._best_coefs, est._best_intercepts = est.coefs_, est.intercepts_
+
+
+class _SklearnPolicy(EpochPolicy):
+    """scikit-learn's choices in the shared epoch loop (:mod:`chainrule.epochs`), in its order.
+
+    Order: the sample order shuffled in place each epoch by the estimator's ``RandomState``
+    (``shuffle=True``), cut by ``gen_batches`` (under MPI each rank takes its shard of every
+    batch); step: ``_optimizer.update_params`` on the gradients; after each epoch ``n_iter_``,
+    ``loss_``, ``t_``, ``loss_curve_``, the no-improvement count (validation score with
+    ``early_stopping``) and ``validation_loss_curve_``, then ``iteration_ends(t_)`` (invscaling);
+    stopping: more than ``n_iter_no_change`` epochs without improvement by ``tol`` asks the
+    optimizer's ``trigger_stopping`` ('adaptive' divides eta by 5 instead, down to 1e-6).
+    """
+
+    def __init__(self, est: Any, batch_loss: BatchLoss, params: list[Any], train: tuple, val: tuple | None,
+                 val_labels: tuple | None, batch_size: int, random_state: Any, max_epochs: int) -> None:
+        self.est, self.batch_loss, self.params, self.val, self.val_labels = est, batch_loss, params, val, val_labels
+        self.x, self.y, self.w = train
+        self.batch_size, self.random_state, self.max_epochs = batch_size, random_state, max_epochs
+        self.n = self.x.shape[0]
+        self.order = np.arange(self.n, dtype=int)
+
+    def learning_rate(self) -> float:
+        opt = self.est._optimizer
+        return float(getattr(opt, "lr", opt.learning_rate))
+
+    def batches(self) -> Iterator[Batch]:
+        shuffled, ddp = self.est.shuffle, self.batch_loss.ddp
+        if shuffled:
+            self.order = shuffle(self.order, random_state=self.random_state)
+        for rows in gen_batches(self.n, self.batch_size):
+            index = self.order[rows] if shuffled else rows
+            if ddp is not None:  # this rank's shard of the global batch
+                a, b = shard_bounds(rows.stop - rows.start, ddp.rank, ddp.size)
+                index = index[a:b] if shuffled else slice(rows.start + a, rows.start + b)
+            yield (rows.stop - rows.start, self.x[index], self.y[index],
+                   None if self.w is None else self.w[index])
+
+    def loss_and_grad(self, x: Any, y: Any, w: Any) -> float:
+        return self.batch_loss(x, y, w)
+
+    def update(self) -> None:
+        self.est._optimizer.update_params([p.data for p in self.params], [p.grad for p in self.params])
+
+    def epoch_figures(self, loss: float) -> dict[str, float]:
+        est = self.est
+        est.n_iter_ += 1
+        est.loss_ = loss
+        est.t_ += self.n
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        est._update_no_improvement_count(est.early_stopping, *(self.val_labels or (None, None, None)))
+        return _validation_logs(est, self.val, self.batch_loss)
+
+    def change_learning_rate(self, logs: dict[str, float]) -> None:
+        self.est._optimizer.iteration_ends(self.est.t_)
+
+    def stopping_rule(self) -> tuple[str, str] | None:
+        est = self.est
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if est.early_stopping else "Training loss"
+            message = (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
+                       "consecutive epochs.")
+            if est._optimizer.trigger_stopping(message, est.verbose):
+                return "early_stopping", message
+            est._no_improvement_count = 0
+        return None
+
+    def abandon(self, error: BaseException) -> None:
+        if self.batch_loss.ddp is not None:
+            self.batch_loss.ddp.abandon(error)  # the other ranks wait in an all-reduce: end it for them too
 
 
 def _validation_logs(est: Any, val: tuple | None, batch_loss: BatchLoss) -> dict[str, float]:
