@@ -94,34 +94,18 @@ class SklearnSGD(SklearnOptimizerNames, SGD):
         self.power_t = power_t
         self._nesterov = bool(nesterov)
 
-    @property
-    def momentum(self) -> float:
-        """mu."""
-        return self.hyper["momentum"]
-
-    @momentum.setter
-    def momentum(self, value: float) -> None:
-        self.hyper["momentum"] = float(value)
-        self.hyper["nesterov"] = self._nesterov and value > 0
-
-    @property
-    def nesterov(self) -> bool:
-        """Nesterov's form of the update."""
-        return self._nesterov
-
-    @nesterov.setter
-    def nesterov(self, value: bool) -> None:
-        self._nesterov = bool(value)
+    def _set_momentum(self, mu: float, nesterov: bool) -> None:
+        """mu and Nesterov's form as scikit-learn reads them: Nesterov only takes effect with mu > 0."""
+        self.hyper["momentum"], self._nesterov = float(mu), bool(nesterov)
         self.hyper["nesterov"] = self._nesterov and self.hyper["momentum"] > 0
 
-    @property
-    def velocities(self) -> list[np.ndarray]:
-        """v for each parameter (the arrays themselves)."""
-        return [self._state_array(i, "velocity") for i in range(len(self.params))]
-
-    @velocities.setter
-    def velocities(self, values: list[Any]) -> None:
-        self._set_state_arrays("velocity", values)
+    momentum = property(lambda self: self.hyper["momentum"], lambda self, v: self._set_momentum(v, self._nesterov),
+                        doc="mu.")
+    nesterov = property(lambda self: self._nesterov, lambda self, v: self._set_momentum(self.hyper["momentum"], v),
+                        doc="Nesterov's form of the update.")
+    velocities = property(lambda self: [self._state_array(i, "velocity") for i in range(len(self.params))],
+                          lambda self, values: self._set_state_arrays("velocity", values),
+                          doc="v for each parameter (the arrays themselves).")
 
     def step(self) -> None:
         """One update of every parameter with a ``.grad`` (velocities kept even without momentum)."""
@@ -183,24 +167,14 @@ class SklearnAdam(SklearnOptimizerNames, Adam):
     beta_2 = property(lambda self: self.hyper["beta2"], lambda self, v: self.hyper.__setitem__("beta2", float(v)))
     epsilon = property(lambda self: self.hyper["eps"], lambda self, v: self.hyper.__setitem__("eps", float(v)))
 
-    @property
-    def learning_rate(self) -> float:
-        """eta_t of the last step (eta before the first)."""
-        return self._eta_t
+    learning_rate = property(lambda self: self._eta_t, lambda self, v: setattr(self, "_eta_t", float(v)),
+                             doc="eta_t of the last step (eta before the first).")
+    t = property(lambda self: int(self.state[0].get("step", 0)), lambda self, v: self._set_steps(int(v)),
+                 doc="Steps taken.")
 
-    @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        self._eta_t = float(value)
-
-    @property
-    def t(self) -> int:
-        """Steps taken."""
-        return int(self.state[0].get("step", 0))
-
-    @t.setter
-    def t(self, value: int) -> None:
+    def _set_steps(self, t: int) -> None:
         for i in range(len(self.params)):
-            self._moments(i)["step"] = int(value)
+            self._moments(i)["step"] = t
 
     ms = property(lambda self: [self._moments(i)["exp_avg"] for i in range(len(self.params))],
                   lambda self, values: self._set_state_arrays("exp_avg", values), doc="m for each parameter.")
