@@ -33,8 +33,7 @@ from chainrule.callbacks import (
     FitState,
     History,
     ModelCheckpoint,
-    PrintProgress,
-    RichProgress,
+    progress_display,
 )
 from chainrule.epochs import Batch, EpochPolicy, run_epochs
 from chainrule.errors import ConfigError, DataError, ModelFileError
@@ -147,16 +146,8 @@ def _build_callbacks(callbacks: Iterable[Callback], early_stopping: Any, checkpo
     if checkpoint is not None:
         result.append(checkpoint if isinstance(checkpoint, ModelCheckpoint) else ModelCheckpoint(checkpoint))
     if progress:
-        import sys
-
-        result.append(RichProgress() if _rich_available() and sys.stdout.isatty() else PrintProgress())
+        result.append(progress_display())
     return result
-
-
-def _rich_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("rich") is not None
 
 
 def _resume(path: str | Path, state: FitState) -> list[dict[str, Any]]:

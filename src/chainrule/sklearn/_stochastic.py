@@ -17,7 +17,6 @@ by 5 there), in scikit-learn's order.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import gen_batches, shuffle
 
 from chainrule.batches import shard_bounds
-from chainrule.callbacks import Callback, FitState, History, PrintProgress, RichProgress
+from chainrule.callbacks import Callback, FitState, History, progress_display
 from chainrule.epochs import Batch, EpochPolicy, run_epochs
 from chainrule.errors import ConfigError, DataError
 from chainrule.optim import Optimizer
@@ -42,10 +41,7 @@ def _callbacks(est: Any) -> list[Callback]:
         if not isinstance(cb, Callback):
             raise ConfigError(f"callbacks must be chainrule.callbacks.Callback instances, got {type(cb).__name__}")
     if est.progress:
-        import importlib.util
-
-        rich = importlib.util.find_spec("rich") is not None and sys.stdout.isatty()
-        cbs.append(RichProgress() if rich else PrintProgress())
+        cbs.append(progress_display())
     return cbs
 
 
