@@ -158,7 +158,8 @@ def run_epochs(state: FitState, policy: EpochPolicy) -> dict[str, float]:
     ``stop_reason`` and ``message`` say why the run ended: "completed" (``max_epochs``
     reached), "early_stopping" (an :class:`~chainrule.callbacks.EarlyStopping` or the
     policy's rule), "schedule", "callback", "interrupted" or "non_finite" (with a
-    RuntimeWarning). The callbacks' ``on_train_begin`` is the caller's; their
+    RuntimeWarning); when the policy's rule and a callback both stop the same epoch, the
+    policy's reason is recorded. The callbacks' ``on_train_begin`` is the caller's; their
     ``on_train_end`` is called here, whatever happens. The model's mode (training or
     evaluation) is the one it had before.
     """

@@ -7,7 +7,9 @@ One epoch of :func:`fit` is, for each mini-batch B of a fresh permutation of the
     w <- w - eta dE_B/dw                     the optimizer's step (or Adam's, ...)
 
 and :func:`loss_and_grad_fn` is the forward and backward part, shared by ``fit`` and
-the scikit-learn estimators. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
+the scikit-learn estimators. The loop over epochs and batches is :func:`chainrule.epochs.run_epochs`,
+also shared with the estimators; ``fit``'s choices in it (order, step, schedule, figures) are
+its ``_FitPolicy``. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
 ``evaluate``, ``predict`` and ``resolve_loss`` in :mod:`chainrule.evaluation` (all re-exported here).
 
 Shapes: X (n_samples, n_in); y (n_samples, n_out), or class indices (n_samples,) for

@@ -1,4 +1,4 @@
-"""The stochastic solvers ('sgd', 'adam'): scikit-learn's epoch loop, step for step.
+"""The stochastic solvers ('sgd', 'adam'): scikit-learn's epochs, step for step, in the shared loop.
 
 Each epoch (scikit-learn's "iteration") shuffles the sample order with the estimator's
 ``RandomState``, walks it in mini-batches B, and for each batch runs the forward and
@@ -7,12 +7,15 @@ backward pass (:class:`~chainrule.sklearn._network.BatchLoss`) and one optimizer
     w <- w + v,    v <- mu v - eta dE_B/dw            ('sgd', Nesterov: w <- w + mu v - eta dE_B/dw)
     w <- w - eta_t m / (sqrt(v) + epsilon)            ('adam', see :class:`SklearnAdam`)
 
-through the estimator's ``_optimizer`` (:class:`SklearnSGD`, :class:`SklearnAdam`: chainrule
-optimizers with scikit-learn's names and interface). After the epoch: the loss curve, the
+through the estimator's ``_optimizer`` (:class:`~chainrule.sklearn._optimizers.SklearnSGD`,
+:class:`~chainrule.sklearn._optimizers.SklearnAdam`: chainrule optimizers with scikit-learn's
+names and interface). After the epoch: the loss curve, the
 stopping rule (no improvement of the training loss, or of the validation score with
 ``early_stopping``, by ``tol`` for more than ``n_iter_no_change`` epochs), the schedule's
 ``iteration_ends`` and, when progress stalls, ``trigger_stopping`` ('adaptive' divides eta
-by 5 there), in scikit-learn's order.
+by 5 there), in scikit-learn's order. The loop itself, with the callbacks and Ctrl-C, is
+:func:`chainrule.epochs.run_epochs`, the one ``chainrule.fit`` runs; what is scikit-learn's
+here is its :class:`~chainrule.epochs.EpochPolicy`.
 """
 
 from __future__ import annotations
