@@ -422,3 +422,55 @@ def test_train_with_allow_mismatch_trains_and_warns_once(capsys):
     # Issued from one place, so outside pytest (which records every warning) Python shows it once.
     assert {(w.filename, w.lineno) for w in caught if "expects" in str(w.message)} == {
         (caught[0].filename, caught[0].lineno)}
+
+
+def _flat_buffer_of(model):
+    """The one flat buffer behind every parameter, or None when a parameter is not a view of it, in order."""
+    params = model.parameters()
+    flat = params[0].data.base
+    if flat is None or flat.ndim != 1 or flat.size != sum(p.data.size for p in params):
+        return None
+    start = 0
+    for p in params:
+        if p.data.base is not flat or not np.shares_memory(p.data, flat[start:start + p.data.size]):
+            return None
+        start += p.data.size
+    return flat
+
+
+def test_a_loaded_model_keeps_its_parameters_in_one_flat_buffer(tmp_path):
+    net = cr.MLP([3, 4, 2], activation="tanh", seed=0)
+    cr.io.save(net, tmp_path / "net.crm")
+    back = cr.io.load(tmp_path / "net.crm")
+    flat = _flat_buffer_of(back)
+    assert flat is not None
+    for (name, a), (_, b) in zip(net.named_parameters(), back.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    rng = np.random.default_rng(0)
+    cr.fit(back, rng.standard_normal((16, 3)), rng.standard_normal((16, 2)), loss="mse", epochs=2,
+           batch_size=4, seed=0, progress=False)
+    assert _flat_buffer_of(back) is flat  # training wrote into the same buffer
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_the_estimators_coefs_are_copied_into_the_networks_flat_buffer(solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from chainrule.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    est = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(x, y)
+        flat = _flat_buffer_of(est.model_)
+        assert flat is not None
+        assert all(np.shares_memory(c, flat) for c in est.coefs_ + est.intercepts_)
+        est.coefs_ = [np.full_like(c, 0.5) for c in est.coefs_]  # replaced by hand, as scikit-learn allows
+        assert _flat_buffer_of(est.model_) is flat and est.model_[0].weight.data[0, 0] == 0.5
+        est.partial_fit(x, y) if solver != "lbfgs" else est.set_params(warm_start=True).fit(x, y)
+    model = est.model_  # binds coefs_ again (after L-BFGS they are views of its solution, as in scikit-learn)
+    assert _flat_buffer_of(model) is flat
+    assert all(c is layer.weight.data for c, layer in zip(est.coefs_, [m for m in model.modules()
+                                                                        if isinstance(m, cr.nn.Linear)]))

@@ -355,3 +355,44 @@ def test_metrics_match_scikit_learn():
     constant = np.c_[np.ones(200), truth[:, 0]]
     assert metrics.r2(constant, np.c_[np.zeros(200), pred[:, 0]]) == pytest.approx(
         skm.r2_score(constant, np.c_[np.zeros(200), pred[:, 0]]), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_the_estimators_stop_at_a_batch_boundary_on_ctrl_c_as_fit_does(solver):
+    from chainrule.sklearn import MLPClassifier
+
+    x, y = blobs(100)
+    params = dict(hidden_layer_sizes=(5,), solver=solver, batch_size=10, max_iter=3, random_state=0)
+    before = signal.getsignal(signal.SIGINT)
+    start = {}
+    remember = LambdaCallback(on_train_begin=lambda state: start.update(state.model.state_dict()))
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        a = MLPClassifier(callbacks=[remember, _stop_at(3, "signal")], **params).fit(x, y)
+    assert signal.getsignal(signal.SIGINT) is before
+    b = MLPClassifier(callbacks=[_stop_at(3, "return")], **params).fit(x, y)
+    assert a.n_iter_ == b.n_iter_ == 0 and a.loss_curve_ == b.loss_curve_ == []
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)  # the same four whole steps in both
+    assert not np.array_equal(a.coefs_[0], start["0.weight"])  # and steps were taken
+    assert np.isfinite(a.predict_proba(x)).all()
+
+
+def test_fit_and_the_estimators_run_the_same_epoch_loop(monkeypatch):
+    import chainrule.epochs
+    from chainrule.sklearn import MLPRegressor
+
+    policies = []
+    run = chainrule.epochs.run_epochs
+
+    def recorded(state, policy):
+        policies.append(type(policy).__name__)
+        return run(state, policy)
+
+    monkeypatch.setattr(chainrule.train, "run_epochs", recorded)
+    monkeypatch.setattr(chainrule.sklearn._stochastic, "run_epochs", recorded)
+    x, y = blobs(40)
+    fit(cr.MLP([3, 3], seed=0), x, y, epochs=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, random_state=0).fit(x, y.astype(float))
+    assert policies == ["_FitPolicy", "_SklearnPolicy"]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Callback", "History", "FitState", "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "PrintProgress",
-    "RichProgress", "STOP_REASONS",
+    "RichProgress", "progress_display", "STOP_REASONS",
 ]
 
 #: Why training ended, as recorded in ``History.stop_reason``.
@@ -417,3 +417,15 @@ class RichProgress(Callback):
         if history is not None and history.stop_reason != "completed":
             self._progress.console.print(f"stopped ({history.stop_reason}): {history.message}", highlight=False)
         self._progress = None
+
+
+def progress_display() -> Callback:
+    """The progress display of ``fit(progress=True)`` and the estimators' ``progress=True``.
+
+    A rich progress bar on a terminal when rich is installed, one plain line per epoch otherwise.
+    """
+    import importlib.util
+    import sys
+
+    rich = importlib.util.find_spec("rich") is not None and sys.stdout.isatty()
+    return RichProgress() if rich else PrintProgress()

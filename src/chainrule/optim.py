@@ -445,6 +445,10 @@ class Adam(Optimizer):
         lambda, added to the gradient (see :class:`AdamW` for the decoupled form).
     amsgrad : bool
         Divide by the largest v seen so far.
+
+    The rounding of m's update (:meth:`_first_moment`) and the step from m and v
+    (:meth:`_move`) are the two places a variant may differ: scikit-learn's Adam
+    (:class:`chainrule.sklearn.SklearnAdam`) overrides just those.
     """
 
     _decoupled = False
@@ -470,12 +474,12 @@ class Adam(Optimizer):
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, StateValue], tmp: np.ndarray) -> None:
         h = self.hyper
         beta1, beta2, lr = h["beta1"], h["beta2"], self.lr
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(w)
-            state["exp_avg_sq"] = np.zeros_like(w)
+        if "step" not in state or "exp_avg" not in state or "exp_avg_sq" not in state:
+            state.setdefault("step", 0)  # moments set by hand (scikit-learn's ``ms``, ``vs``) are kept
+            state.setdefault("exp_avg", np.zeros_like(w))
+            state.setdefault("exp_avg_sq", np.zeros_like(w))
             if h["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(w)
+                state.setdefault("max_exp_avg_sq", np.zeros_like(w))
         state["step"] = t = int(state["step"]) + 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
         if h["weight_decay"] != 0:
@@ -483,19 +487,29 @@ class Adam(Optimizer):
                 w *= 1 - lr * h["weight_decay"]
             else:
                 g = g + h["weight_decay"] * w
-        np.subtract(g, m, out=tmp)  # the lerp PyTorch uses: m + (1 - beta1)(g - m) = beta1 m + (1 - beta1) g
-        tmp *= 1 - beta1
-        m += tmp
+        self._first_moment(m, g, beta1, tmp)
         _average_square(v, g, beta2, tmp)
         if h["amsgrad"]:
             v_max = state["max_exp_avg_sq"]
             np.maximum(v_max, v, out=v_max)
             v = v_max
-        np.sqrt(v, out=tmp)  # the denominator sqrt(v) / sqrt(1 - beta2^t) + epsilon
-        tmp /= math.sqrt(1 - beta2 ** t)
+        self._move(w, m, v, t, tmp)
+
+    @staticmethod
+    def _first_moment(m: np.ndarray, g: np.ndarray, beta1: float, tmp: np.ndarray) -> None:
+        """m <- beta1 m + (1 - beta1) g, as PyTorch's lerp rounds it: m + (1 - beta1)(g - m)."""
+        np.subtract(g, m, out=tmp)
+        tmp *= 1 - beta1
+        m += tmp
+
+    def _move(self, w: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, tmp: np.ndarray) -> None:
+        """w <- w - eta / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon), epsilon after the correction."""
+        h = self.hyper
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1 - h["beta2"] ** t)
         tmp += h["eps"]
         np.divide(m, tmp, out=tmp)
-        tmp *= lr / (1 - beta1 ** t)
+        tmp *= self.lr / (1 - h["beta1"] ** t)
         w -= tmp
 
 

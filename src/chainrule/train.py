@@ -7,7 +7,9 @@ One epoch of :func:`fit` is, for each mini-batch B of a fresh permutation of the
     w <- w - eta dE_B/dw                     the optimizer's step (or Adam's, ...)
 
 and :func:`loss_and_grad_fn` is the forward and backward part, shared by ``fit`` and
-the scikit-learn estimators. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
+the scikit-learn estimators. The loop over epochs and batches is :func:`chainrule.epochs.run_epochs`,
+also shared with the estimators; ``fit``'s choices in it (order, step, schedule, figures) are
+its ``_FitPolicy``. ``History`` and the callbacks live in :mod:`chainrule.callbacks`,
 ``evaluate``, ``predict`` and ``resolve_loss`` in :mod:`chainrule.evaluation` (all re-exported here).
 
 Shapes: X (n_samples, n_in); y (n_samples, n_out), or class indices (n_samples,) for
@@ -17,18 +19,15 @@ the cross-entropies.
 from __future__ import annotations
 
 import math
-import signal
-import threading
-import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainrule.batches import BatchStream, as_batch_source
-from chainrule.boundary import all_finite, as_inputs, as_targets, as_weights, model_dtype
+from chainrule.boundary import as_inputs, as_targets, as_weights, model_dtype
 from chainrule.callbacks import (
     STOP_REASONS,
     Callback,
@@ -36,9 +35,9 @@ from chainrule.callbacks import (
     FitState,
     History,
     ModelCheckpoint,
-    PrintProgress,
-    RichProgress,
+    progress_display,
 )
+from chainrule.epochs import Batch, EpochPolicy, run_epochs
 from chainrule.errors import ConfigError, DataError, ModelFileError
 from chainrule.evaluation import evaluate, predict, resolve_loss, score
 from chainrule.losses import get_loss, loss_name
@@ -100,16 +99,6 @@ def loss_and_grad_fn(model: Module, loss: str | LossFn) -> Callable[..., float]:
 
 
 # ------------------------------------------------------------------ inputs
-def _copy_into(snapshot: list[np.ndarray], params: list[Tensor]) -> list[np.ndarray]:
-    """The parameters' values, copied into ``snapshot``'s arrays (reused from epoch to epoch)."""
-    if len(snapshot) != len(params) or any(s.shape != p.data.shape or s.dtype != p.data.dtype
-                                           for s, p in zip(snapshot, params)):
-        return [p.data.copy() for p in params]
-    for s, p in zip(snapshot, params):
-        np.copyto(s, p.data)
-    return snapshot
-
-
 def _check_optimizer(optimizer: Optimizer, model: Module) -> None:
     owned = {id(p) for p in optimizer.params}
     if any(id(p) not in owned for p in model.parameters()):
@@ -139,38 +128,6 @@ def _split_validation(x, y, w, validation_data, validation_split, dtype):
     return x, y, w, (x_val, y_val, w_val)
 
 
-# ------------------------------------------------------------------ Ctrl-C
-class _Interrupts:
-    """Turns the first Ctrl-C into a request to stop at the next batch boundary.
-
-    A second Ctrl-C raises KeyboardInterrupt at once, which ``fit`` catches wherever it
-    lands (possibly in the middle of a step). Signal handlers can be set only in the main
-    thread; elsewhere the first KeyboardInterrupt is caught in the same way.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._installed = False
-        self._previous: Any = None
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-            self._installed = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._installed:
-            # None means a handler installed from C that Python cannot reinstate; use the default.
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
-
-
-
 # ------------------------------------------------------------------ fit
 def _build_callbacks(callbacks: Iterable[Callback], early_stopping: Any, checkpoint: Any,
                      progress: bool) -> list[Callback]:
@@ -191,16 +148,8 @@ def _build_callbacks(callbacks: Iterable[Callback], early_stopping: Any, checkpo
     if checkpoint is not None:
         result.append(checkpoint if isinstance(checkpoint, ModelCheckpoint) else ModelCheckpoint(checkpoint))
     if progress:
-        import sys
-
-        result.append(RichProgress() if _rich_available() and sys.stdout.isatty() else PrintProgress())
+        result.append(progress_display())
     return result
-
-
-def _rich_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("rich") is not None
 
 
 def _resume(path: str | Path, state: FitState) -> list[dict[str, Any]]:
@@ -254,6 +203,69 @@ def _restore_callbacks(callbacks: list[Callback], saved: list[dict[str, Any]]) -
                           "its state is not restored", RuntimeWarning, stacklevel=3)
         elif entry.get("state") is not None and hasattr(cb, "load_state_dict"):
             cb.load_state_dict(entry["state"])
+
+
+class _FitPolicy(EpochPolicy):
+    """``fit``'s choices in the shared epoch loop (:mod:`chainrule.epochs`).
+
+    Order: a fresh permutation from the run's Generator each epoch (or none); step: the
+    (possibly all-reduced) forward and backward pass, optional clipping, the optimizer's step;
+    after each epoch the validation figures and metrics, then the schedule steps with the
+    epoch's loss; stopping: the schedule's stop request (callbacks stop the rest); the
+    NaN/inf guard is on.
+    """
+
+    guard_nonfinite = True
+
+    def __init__(self, state: FitState, step_fn: Callable[..., float], stream: BatchStream, shuffle: bool,
+                 clip_norm: float | None, ddp: Any, train: tuple, val: tuple | None, metrics: Sequence[Any]) -> None:
+        self.state, self.step_fn, self.stream, self.shuffle = state, step_fn, stream, shuffle
+        self.clip_norm, self.ddp, self.train, self.val, self.metrics = clip_norm, ddp, train, val, metrics
+        self.max_epochs, self.params, self.n = state.epochs, state.model.parameters(), len(train[0])
+
+    def running(self) -> Any:
+        return fit_threads(layer_sizes_of(self.state.model), self.stream.batch_size)
+
+    def learning_rate(self) -> float:
+        return self.state.optimizer.lr
+
+    def batches(self) -> Iterator[Batch]:
+        order = self.state.rng.permutation(self.n) if self.shuffle else None
+        return ((hi - lo, xb, yb, wb) for lo, hi, xb, yb, wb in self.stream.epoch(order))
+
+    def loss_and_grad(self, x: Any, y: Any, w: Any) -> float:
+        return self.step_fn(x, y, w)
+
+    def share(self, size: int, w: Any) -> float:
+        return self.ddp.last_share if self.ddp else size if w is None else float(np.sum(w))
+
+    def update(self) -> None:
+        if self.clip_norm is not None:
+            clip_grad_norm(self.params, self.clip_norm)
+        self.state.optimizer.step()
+
+    def epoch_figures(self, loss: float) -> dict[str, float]:
+        model, name = self.state.model, self.state.loss
+        if self.val is not None:
+            return {f"val_{k}": v for k, v in score(model, *self.val, name, self.metrics).items()}
+        if self.metrics:
+            return {k: v for k, v in score(model, *self.train, name, self.metrics).items() if k != "loss"}
+        return {}
+
+    def change_learning_rate(self, logs: dict[str, float]) -> None:
+        if self.state.schedule is not None:
+            self.state.schedule.step(loss=logs["loss"], n_samples=self.n)
+
+    def stopping_rule(self) -> tuple[str, str] | None:
+        schedule = self.state.schedule
+        if schedule is not None and schedule.stop_requested:
+            return "schedule", (f"the learning rate cannot shrink further ({self.state.optimizer.lr:g}) and the "
+                                "loss stopped improving")
+        return None
+
+    def abandon(self, error: BaseException) -> None:
+        if self.ddp is not None:
+            self.ddp.abandon(error)  # the other ranks wait in an all-reduce: end it for them too
 
 
 def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: str | Optimizer = "adam",  # noqa: N803
@@ -361,93 +373,11 @@ def fit(model: Module, X: Any, y: Any, loss: str | LossFn = "auto", optimizer: s
     saved_callbacks = _resume(resume, state) if resume is not None else []
     if state.schedule is not None:
         state.schedule.bind(opt)
-    history = state.history
     step_fn = loss_and_grad_fn(model, loss) if ddp is None else ddp.wrap(loss_and_grad_fn(model, loss))
-    params = model.parameters()
-    was_training = model.training
     stream = BatchStream(x, y, w, batch_size, dtype=dtype, shard=None if ddp is None else ddp.shard)
-    snapshot: list[np.ndarray] = []
-    logs: dict[str, float] = {}
+    policy = _FitPolicy(state, step_fn, stream, shuffle, clip_norm, ddp, (x, y, w), val, metrics)
     for cb in cbs:
         cb.on_train_begin(state)
     _restore_callbacks(cbs, saved_callbacks)
-
-    def stop(reason: str, message: str) -> None:
-        history.stop_reason, history.message = reason, message
-
-    try:
-        with _Interrupts() as interrupts, fit_threads(layer_sizes_of(model), batch_size):
-            while state.epoch < epochs and history.stop_reason == "completed":
-                epoch = state.epoch
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch)
-                start = time.perf_counter()
-                lr_used = opt.lr
-                snapshot = _copy_into(snapshot, params)
-                model.train()
-                total = seen = 0.0
-                batches = stream.epoch(rng.permutation(n) if shuffle else None)
-                for b, (lo, hi, xb, yb, wb) in enumerate(batches):
-                    try:
-                        batch_loss = step_fn(xb, yb, wb)
-                        problem = "" if math.isfinite(batch_loss) else f"the loss became {batch_loss}"
-                    except FloatingPointError as error:
-                        problem = f"a floating-point error ({error})"
-                    if not problem:
-                        if clip_norm is not None:
-                            clip_grad_norm(params, clip_norm)
-                        opt.step()
-                        state.step += 1
-                        share = ddp.last_share if ddp else hi - lo if wb is None else float(np.sum(wb))
-                        total += batch_loss * share
-                        seen += share
-                        requests = [cb.on_batch_end(b, {"loss": batch_loss, "size": hi - lo}) for cb in cbs]
-                    if problem or (b == state.n_batches - 1
-                                   and not all(all_finite(p.data) for p in params)):
-                        problem = problem or "the weights became NaN or inf"
-                        for p, value in zip(params, snapshot):
-                            np.copyto(p.data, value)
-                        stop("non_finite", f"{problem} at epoch {epoch + 1}, batch {b + 1}; the weights are back "
-                                           f"to their values at the start of epoch {epoch + 1}. Lower the learning "
-                                           f"rate (it was {opt.lr:g}) or clip gradients (clip_norm=...)")
-                        warnings.warn(history.message, RuntimeWarning, stacklevel=2)
-                        break
-                    if any(requests):
-                        stop("callback", f"a callback stopped training during epoch {epoch + 1}, batch {b + 1}")
-                        break
-                    if interrupts.requested:
-                        stop("interrupted", f"interrupted (Ctrl-C) during epoch {epoch + 1} after {b + 1} of "
-                                            f"{state.n_batches} batches")
-                        break
-                if history.stop_reason != "completed":
-                    break
-                logs = {"loss": total / seen}
-                if val is not None:
-                    logs.update({f"val_{k}": v for k, v in score(model, *val, loss, metrics).items()})
-                elif metrics:
-                    logs.update({k: v for k, v in score(model, x, y, w, loss, metrics).items() if k != "loss"})
-                logs["lr"] = lr_used
-                logs["time"] = time.perf_counter() - start
-                state.epoch += 1
-                history.append({k: v for k, v in logs.items() if k != "time"}, logs["time"])
-                if state.schedule is not None:
-                    state.schedule.step(loss=logs["loss"], n_samples=n)
-                requests = [(cb, cb.on_epoch_end(epoch, logs)) for cb in cbs]
-                stopper = next((cb for cb, wants in requests if wants), None)
-                if stopper is not None:
-                    reason = "early_stopping" if isinstance(stopper, EarlyStopping) else "callback"
-                    stop(reason, stopper.stop_message or f"{type(stopper).__name__} stopped training")
-                elif state.schedule is not None and state.schedule.stop_requested:
-                    stop("schedule", f"the learning rate cannot shrink further ({opt.lr:g}) and the loss "
-                                     "stopped improving")
-    except KeyboardInterrupt:
-        stop("interrupted", f"interrupted (Ctrl-C) during epoch {state.epoch + 1}")
-    except Exception as error:
-        if ddp is not None:
-            ddp.abandon(error)  # the other ranks wait in an all-reduce: end it for them too
-        raise
-    finally:
-        model.train(was_training)
-        for cb in cbs:
-            cb.on_train_end(logs)
-    return history
+    run_epochs(state, policy)
+    return state.history

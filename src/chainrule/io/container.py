@@ -327,7 +327,7 @@ def read_file(path: str | Path, *, allow_nonfinite: bool = False) -> tuple[dict[
             bad = int(value.size - np.isfinite(value).sum())
             raise _fail(path, f"parameter {name} holds {bad:,} NaN or infinite value(s); the model cannot "
                               "predict anything finite (load(..., allow_nonfinite=True) reads it anyway)")
-        p.data = value
+        np.copyto(p.data, value)  # in place: an MLP's parameters stay views of its flat buffer
     arrays = {name: _tensor(table, data, name) for name in extra}
     return meta, model, arrays
 

@@ -16,6 +16,6 @@ Importing this module imports scikit-learn and SciPy; ``import chainrule`` does 
 
 from chainrule.sklearn._config import EstimatorParameterError
 from chainrule.sklearn._estimators import MLPClassifier, MLPRegressor
-from chainrule.sklearn._stochastic import SklearnAdam, SklearnSGD
+from chainrule.sklearn._optimizers import SklearnAdam, SklearnSGD
 
 __all__ = ["MLPClassifier", "MLPRegressor", "SklearnAdam", "SklearnSGD", "EstimatorParameterError"]

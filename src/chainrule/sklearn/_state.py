@@ -207,11 +207,16 @@ class NetworkState:
 
 
 def _bind(params: list[Parameter], arrays: list[Any], dtype: np.dtype) -> None:
-    """Make each parameter's ``.data`` the array in ``arrays`` (cast and put back where needed)."""
+    """Copy each array of ``arrays`` into its parameter's ``.data`` and put that array back in the list.
+
+    Copied, not rebound, so the parameters stay views of the network's flat buffer (the
+    optimizers' fast path); the list then holds the network's own arrays again.
+    """
     for i, (p, value) in enumerate(zip(params, arrays)):
         if p.data is value:
             continue
-        array = np.asarray(value)
-        if array.dtype != dtype or not array.flags.c_contiguous or not array.flags.writeable:
-            array = np.array(array, dtype=dtype, order="C")
-        arrays[i] = p.data = array
+        if p.data.flags.writeable:
+            np.copyto(p.data, value, casting="unsafe")
+        else:  # a network unpickled from a read-only memory map: its own writeable copy
+            p.data = np.array(value, dtype=dtype, order="C")
+        arrays[i] = p.data
