@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-__all__ = ["printable", "one_line", "MAX_SHOWN", "MAX_LINE"]
+__all__ = ["printable", "one_line", "plural", "MAX_SHOWN", "MAX_LINE"]
 
 #: Most characters of one string shown in a message.
 MAX_SHOWN = 80
@@ -56,3 +56,8 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
         return text
     shown = "".join(c if c == "\\" else _escape(c) for c in text[:limit])
     return shown if len(text) <= limit else f"{shown}... ({len(text):,} characters)"
+
+
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word`` in English: "1 epoch", "2 epochs", "1,000 epochs"."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from chainrule._display import plural
 from chainrule.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stop_message = (
-                f"{key} did not improve by more than {self.min_delta:g} for {self.patience} epochs "
+                f"{key} did not improve by more than {self.min_delta:g} for {plural(self.patience, 'epoch')} "
                 f"(best {self.best:.6g} at epoch {self.best_epoch + 1})"
             )
             return True

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from chainrule._display import printable
+from chainrule._display import plural, printable
 from chainrule.cli.data_flags import Data, add_data_arguments, load_data
 from chainrule.errors import ConfigError, DataError
 
@@ -276,7 +276,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     output = "linear (logits)" if args.output_activation in _LINEAR else args.output_activation
     hidden = f"{args.activation} hidden, " if len(model.sizes) > 2 else ""
     print(f"network: {'-'.join(map(str, model.sizes))}, {hidden}{output} output; loss {loss}; {args.optimizer}{lr}, "
-          f"batch {args.batch_size}, {_plural(args.epochs, 'epoch')}, seed {args.seed}", file=stream)
+          f"batch {args.batch_size}, {plural(args.epochs, 'epoch')}, seed {args.seed}", file=stream)
     metric = _metrics(data.n_classes)[0]
     table = _EpochTable(model, (x_test, y_eval), loss, metric, stream)
     start = time.perf_counter()
@@ -290,7 +290,7 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
     if history.stop_reason != "completed":
         print(f"stopped: {history.message}" if history.message else
               f"stopped: {history.stop_reason.replace('_', ' ')}", file=stream)
-    print(f"test {_describe(final, metric, len(x_test))} after {_plural(history.epochs, 'epoch')} in "
+    print(f"test {_describe(final, metric, len(x_test))} after {plural(history.epochs, 'epoch')} in "
           f"{seconds:.1f} s", file=stream)
     interrupted = history.stop_reason == "interrupted"
     if interrupted and not getattr(args, "save_interrupted", False):
@@ -304,10 +304,6 @@ def train_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> T
         _plot_history_function()(history, args.plot, title=f"{data.name}: {'-'.join(map(str, model.sizes))}")
         print(f"drew the training curves in {args.plot}", file=stream)
     return TrainResult(model, history, loss, final, table.rows, seconds, data)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _describe(scores: dict[str, float], metric: str, n: int) -> str:
