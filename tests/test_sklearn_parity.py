@@ -369,3 +369,24 @@ def test_pickle_and_joblib_keep_the_solver_state(tmp_path):
     for copy in copies:
         np.testing.assert_array_equal(copy.predict_proba(x), est.predict_proba(x))
         assert copy.coefs_[0] is copy.model_[0].weight.data
+
+
+@pytest.mark.parametrize("ours_cls, ref_cls", [(MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)])
+def test_feature_names_in_from_a_dataframe_as_scikit_learn(ours_cls, ref_cls):
+    pd = pytest.importorskip("pandas")
+    x, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    frame = pd.DataFrame(x, columns=["height", "width", "depth"])
+    params = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, ref = ours_cls(**params).fit(frame, y), ref_cls(**params).fit(frame, y)
+    np.testing.assert_array_equal(ours.feature_names_in_, ref.feature_names_in_)
+    assert ours.n_features_in_ == ref.n_features_in_ == 3
+    with pytest.warns(UserWarning, match="feature names"):  # fitted with names, given none: as scikit-learn warns
+        ours.predict(x)
+    renamed = frame.rename(columns={"depth": "length"})
+    with pytest.raises(ValueError, match="feature names"):
+        ref.predict(renamed)
+    with pytest.raises(ValueError, match="feature names"):
+        ours.predict(renamed)
+    assert not hasattr(ours_cls(**params).fit(x, y), "feature_names_in_")
