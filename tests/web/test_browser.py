@@ -64,6 +64,7 @@ def page(server):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+        context.set_default_timeout(60000)  # generous: the 2-core CI machine may be busy with other tests
         pg = context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -91,7 +92,7 @@ def test_pick_a_data_set_and_train_until_the_test_loss_is_low(page, server):
     page.wait_for_function("window.playground.setup.network.loss === 'cross_entropy'")
     wait_idle(page)
     page.click("#play")
-    page.wait_for_function("Number(document.getElementById('test-loss').dataset.value) < 0.15", timeout=20000)
+    page.wait_for_function("Number(document.getElementById('test-loss').dataset.value) < 0.15", timeout=120000)
     page.click("#play")
     page.wait_for_function("!window.playground.playing")
     wait_idle(page)
@@ -186,3 +187,35 @@ def test_shareable_url_restores_the_set_up(page, server):
     assert other.evaluate("window.playground.session") != page.evaluate("window.playground.session")
     assert other.evaluate("window.playground.setup") == setup
     other.close()
+
+
+def test_upload_a_table_and_choose_its_columns(page, server, tmp_path):
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(120, 3))
+    kind = np.array([2, 4, 6])[rng.integers(0, 3, 120)]
+    flag = (values[:, 0] > values[:, 2]).astype(int)
+    path = tmp_path / "table.csv"
+    path.write_text("a,b,c,kind,flag\n" + "\n".join(
+        f"{a:.17g},{b:.17g},{c:.17g},{k},{f}" for (a, b, c), k, f in zip(values, kind, flag)))
+    page.click("#upload-box summary")
+    page.set_input_files("#csv-file", str(path))
+    page.wait_for_function("window.playground.setup.data.kind === 'csv'")
+    s = session_of(page, server)
+    # The default columns: the first two plotted, the last the labels; the selects name every column.
+    assert page.eval_on_selector_all("#csv-label option", "os => os.map(o => o.textContent)") == \
+        ["a", "b", "c", "kind", "flag"]
+    assert [page.input_value(f"#csv-{k}") for k in ("x1", "x2", "label")] == ["0", "1", "4"]
+    np.testing.assert_array_equal(s.points.y, flag)
+    # Plot c against a, labelled by kind (three classes: the page shows a softmax output).
+    page.select_option("#csv-x1", label="c")
+    page.wait_for_function("window.playground.data.table.chosen[0] === 2")
+    page.select_option("#csv-label", label="kind")
+    page.wait_for_function("window.playground.data.classes === 3")
+    wait_idle(page)
+    assert s.points.columns == ("c", "b") and s.setup["network"]["output_activation"] == "softmax"
+    picked = values[:, [2, 1]]
+    np.testing.assert_allclose(s.points.x, (picked - picked.mean(axis=0)) / picked.std(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(s.points.y, np.searchsorted([2, 4, 6], kind))
+    assert "plotting c, b by kind" in page.text_content("#csv-status")
+    page.wait_for_function("window.playground.frame && window.playground.frame.epoch === 0")
+    page.screenshot(path=str(IMG / "playground-csv.png"), full_page=True)

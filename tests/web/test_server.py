@@ -50,6 +50,9 @@ def until(ws, kind, request=None):
 def opened(client, session=None):
     """A socket on a new (or the named) session, and the state it was greeted with."""
     with client.websocket_connect("/ws" + (f"?session={session}" if session else "")) as ws:
+        ws.sent = []
+        send = ws.send_json
+        ws.send_json = lambda m: (ws.sent.append(m), send(m))
         state = ws.receive_json()
         assert state["type"] == "state"
         assert ws.receive_json()["type"] == "frame"
@@ -122,12 +125,14 @@ def test_every_message_type_answers(client):
         st = until(ws, "state")
         assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "b"]
         assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
+        ws.send_json({"type": "columns", "x1": "b", "x2": "a", "label": "c"})
+        assert until(ws, "state")["data"]["columns"] == ["b", "a"]
         ws.send_json({"type": "state"})
         until(ws, "state")
         ws.send_json({"type": "ping"})
         assert until(ws, "pong")
-    assert set(MESSAGES) == {"setup", "play", "pause", "step", "reset", "sample", "explain", "trace", "check",
-                             "upload", "export", "import", "state", "ping"}
+        sent = {m["type"] for m in ws.sent}
+    assert sent == set(MESSAGES)  # a new message type must be added here
 
 
 @pytest.mark.parametrize("message, says", [
@@ -149,6 +154,11 @@ def test_every_message_type_answers(client):
     ({"type": "import", "data": base64.b64encode(b"\x80\x04pickle").decode()}, ""),
     ({"type": "export", "format": "zip"}, "'model' or 'json'"),
     ({"type": "sample", "index": 99999}, "sample index"),
+    ({"type": "columns", "x1": "0", "x2": "1", "label": "2"}, "no table uploaded"),
+    ({"type": "columns", "x1": "0", "x2": "1"}, "needs the field 'label'"),
+    ({"type": "upload", "csv": "a,b\n1,2\n"}, "label column"),
+    ({"type": "upload", "csv": "a,b,c\n1,2,x\n"}, "line 2"),
+    ({"type": "upload", "csv": "1,2,0\n" * (MAX_UPLOAD_BYTES // 6 + 10)}, "bytes"),
 ])
 def test_bad_messages_get_an_error_and_the_session_survives(client, message, says):
     with opened(client) as (ws, state):
@@ -172,6 +182,68 @@ def test_reconnect_resumes_the_session(client):
         assert until(ws, "frame")["epoch"] == 5
     with opened(client, "no-such-session") as (ws, other):
         assert other["session"] != state["session"]
+
+
+def _table(rng, rows=80):
+    """A table of five columns: a, b, c (numbers), kind (labels 3, 5, 7), flag (labels 0, 1)."""
+    values = rng.normal(size=(rows, 3))
+    kind = np.array([3, 5, 7])[rng.integers(0, 3, rows)]
+    flag = (values[:, 0] * values[:, 2] > 0).astype(int)
+    text = "a,b,c,kind,flag\n" + "\n".join(f"{a:.17g},{b:.17g},{c:.17g},{k},{f}" for (a, b, c), k, f in
+                                            zip(values, kind, flag))
+    return text, values, kind, flag
+
+
+def test_any_two_columns_of_a_table_are_plotted_labelled_by_a_third(client):
+    rng = np.random.default_rng(3)
+    text, values, kind, flag = _table(rng)
+    with opened(client) as (ws, state):
+        s = client.sessions.by_id[state["session"]]
+        # The default columns (a, b plotted, the last one, flag, as labels).
+        ws.send_json({"type": "upload", "csv": text, "id": 1})
+        st = until(ws, "state", 1)
+        assert st["data"]["table"] == {"columns": ["a", "b", "c", "kind", "flag"], "rows": 80, "chosen": [0, 1, 4]}
+        assert st["setup"]["data"]["kind"] == "csv" and st["data"]["classes"] == 2
+        # Other columns of the same table, by index and by name, without sending it again.
+        ws.send_json({"type": "columns", "x1": "2", "x2": "a", "label": "kind", "id": 2})
+        st = until(ws, "state", 2)
+        assert st["data"]["columns"] == ["c", "a"] and st["data"]["table"]["chosen"] == [2, 0, 3]
+        assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
+        picked = values[:, [2, 0]]
+        expected = (picked - picked.mean(axis=0)) / picked.std(axis=0)
+        np.testing.assert_allclose(s.points.x, expected, rtol=1e-12)
+        np.testing.assert_array_equal(s.points.y, np.searchsorted([3, 5, 7], kind))
+        assert until(ws, "frame", 2)["epoch"] == 0
+        # A refused choice names the reason and leaves the plotted columns as they were.
+        ws.send_json({"type": "columns", "x1": "a", "x2": "b", "label": "c", "id": 3})
+        assert "whole numbers" in until(ws, "error", 3)["message"]
+        assert until(ws, "state", 3)["data"]["table"]["chosen"] == [2, 0, 3]
+        ws.send_json({"type": "columns", "x1": "a", "x2": "a", "label": "flag", "id": 4})
+        assert "three different columns" in until(ws, "error", 4)["message"]
+        ws.send_json({"type": "columns", "x1": "a", "x2": "zz", "label": "flag", "id": 5})
+        assert "no column 'zz'" in until(ws, "error", 5)["message"]
+        np.testing.assert_array_equal(s.points.chosen, [2, 0, 3])
+
+
+def test_a_table_whose_default_label_column_is_refused_is_kept_for_choosing(client):
+    rng = np.random.default_rng(4)
+    text, values, kind, flag = _table(rng)
+    text = "\n".join(",".join(row.split(",")[::-1]) for row in text.split("\n"))  # the last column is now 'a'
+    with opened(client) as (ws, state):
+        sid = state["session"]
+        r = _upload(client, sid, text)
+        assert r.status_code == 400 and "whole numbers" in r.json()["message"]
+        assert r.json()["table"] == {"columns": ["flag", "kind", "c", "b", "a"], "rows": 80, "chosen": None}
+        st = until(ws, "state")  # pushed to the page, which offers the columns
+        assert st["data"]["table"]["chosen"] is None and st["setup"]["data"]["kind"] == "circle"
+        ws.send_json({"type": "columns", "x1": "a", "x2": "c", "label": "flag", "id": 1})
+        st = until(ws, "state", 1)
+        assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "c"]
+        s = client.sessions.by_id[sid]
+        np.testing.assert_array_equal(s.points.y, flag)
+        # Columns chosen in the form are used at once.
+        good = _upload(client, sid, text, x1="b", x2="c", label="kind")
+        assert good.status_code == 200 and good.json()["columns"] == ["b", "c"] and good.json()["classes"] == 3
 
 
 def test_a_diverging_network_stops_play_with_a_message(client):

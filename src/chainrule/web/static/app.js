@@ -53,7 +53,7 @@ const handlers = {
     app.playing = m.playing; app.sample = m.sample;
     app.frame = null; // the old frame belongs to the old network; the next one follows at once
     app.highlighted = null;
-    showSetup(); buildDiagram(); showSample(); drawChart(); showPlaying();
+    showSetup(); showTable(); buildDiagram(); showSample(); drawChart(); showPlaying();
     if (!app.hashApplied) {
       app.hashApplied = true;
       const shared = readHash();
@@ -89,7 +89,7 @@ const handlers = {
     toast(m.message);
     if (m.request === "import") $("import-status").textContent = "refused: " + m.message;
     if (m.request === "check") { $("check-verdict").textContent = "error"; $("check-detail").textContent = m.message; }
-    if (m.request === "setup" || m.request === "upload") showSetup();
+    if (m.request === "setup" || m.request === "upload" || m.request === "columns") showSetup();
   },
   pong() {},
 };
@@ -205,7 +205,8 @@ function wireControls() {
   $("reset").onclick = () => send({type: "reset"});
   $("show-test").onchange = () => drawHeatmap(app.frame);
   $("heatmap").onclick = pickSample;
-  $("csv-upload").onclick = uploadCsv;
+  $("csv-file").onchange = uploadCsv;
+  for (const k of ["x1", "x2", "label"]) $(`csv-${k}`).onchange = chooseColumns;
   document.querySelectorAll(".tabs button").forEach((b) => b.onclick = () => showTab(b.dataset.tab));
   $("trace-load").onclick = () => send({type: "trace", example: $("trace-example").value});
   $("trace-next").onclick = () => stepTrace(1);
@@ -227,15 +228,47 @@ function showTab(name) {
   document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === `tab-${name}`));
 }
 
+// A new table is sent with the default columns (the first two plotted, the last the labels); the
+// server keeps the whole table, and the selects below then offer its columns by name.
 async function uploadCsv() {
   const file = $("csv-file").files[0];
-  if (!file) { toast("choose a CSV file first"); return; }
+  if (!file) return;
   const form = new FormData();
   form.append("file", file);
-  for (const k of ["x1", "x2", "label"]) form.append(k, $(`csv-${k}`).value);
+  $("csv-status").textContent = "uploading\u2026";
   const reply = await fetch(`/upload?session=${encodeURIComponent(app.session)}`, {method: "POST", body: form});
   const body = await reply.json();
-  if (body.type === "error") toast(body.message);
+  if (body.type === "error") {
+    toast(body.message);
+    $("csv-status").textContent = (body.table ? "choose the columns: " : "refused: ") + body.message;
+  }
+}
+
+function chooseColumns() {
+  const [x1, x2, label] = ["x1", "x2", "label"].map((k) => $(`csv-${k}`).value);
+  send({type: "columns", x1, x2, label});
+}
+
+function showTable() {
+  const table = app.data && app.data.table;
+  const box = $("csv-columns");
+  box.classList.toggle("empty", !table);
+  ["x1", "x2", "label"].forEach((k, n) => {
+    const select = $(`csv-${k}`);
+    select.innerHTML = "";
+    select.disabled = !table;
+    if (!table) return;
+    table.columns.forEach((name, c) => select.add(new Option(name, String(c))));
+    const fallback = (Number(select.dataset.default) + table.columns.length) % table.columns.length;
+    select.value = String(table.chosen ? table.chosen[n] : fallback);
+  });
+  if (table && table.chosen) {
+    $("csv-status").textContent = `${table.rows} rows; plotting ${table.columns[table.chosen[0]]}, ` +
+      `${table.columns[table.chosen[1]]} by ${table.columns[table.chosen[2]]}` +
+      (app.setup.data.kind === "csv" ? "" : " (choose csv to show it)");
+  } else if (table) {
+    $("csv-status").textContent = `${table.rows} rows: choose the columns to plot and the label column`;
+  }
 }
 
 function importModel() {
