@@ -246,6 +246,48 @@ def test_a_table_whose_default_label_column_is_refused_is_kept_for_choosing(clie
         assert good.status_code == 200 and good.json()["columns"] == ["b", "c"] and good.json()["classes"] == 3
 
 
+def test_reconnect_while_playing_resumes_play(client):
+    with opened(client) as (ws, state):
+        ws.send_json({"type": "setup", "setup": SMALL})
+        until(ws, "state")
+        ws.send_json({"type": "play", "fps": 60})
+        until(ws, "playing")
+        epoch = until(ws, "frame")["epoch"]
+        ws.sent.clear()  # dropped without a pause: the connection just goes
+        ws.send_json = lambda m: None
+    with opened(client, state["session"]) as (ws, again):
+        assert again["playing"] is True and again["history"][-1][0] >= epoch
+        assert until(ws, "frame")["epoch"] > epoch  # training goes on on the new connection
+        ws.send_json({"type": "pause", "id": "p"})
+        assert until(ws, "playing", "p")["playing"] is False
+
+
+def test_nothing_is_read_or_written_outside_what_the_user_chose(client, tmp_path, monkeypatch):
+    """Uploads, exports and imports leave no file behind (their private temporary folders are
+    removed at once), and the static route serves the page's assets only."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with opened(client) as (ws, state):
+        rows = "\n".join(f"{i},{(i * 7) % 11},{i % 2}" for i in range(40))
+        ws.send_json({"type": "upload", "csv": rows, "id": 1})
+        until(ws, "state", 1)
+        assert _upload(client, state["session"], rows).status_code == 200
+        ws.send_json({"type": "export", "format": "model", "id": 2})
+        data = until(ws, "export", 2)["data"]
+        ws.send_json({"type": "import", "data": data, "id": 3})
+        until(ws, "state", 3)
+        ws.send_json({"type": "import", "data": base64.b64encode(b"junk" * 10).decode(), "id": 4})
+        until(ws, "error", 4)
+    assert list(scratch.iterdir()) == []
+    for path in ("/static/../server.py", "/static/%2e%2e/server.py", "/static/..%2fserver.py",
+                 "/static//etc/passwd", "/server.py", "/static/"):
+        r = client.get(path)
+        assert r.status_code == 404 and "import" not in r.text, path
+
+
 def test_a_diverging_network_stops_play_with_a_message(client):
     with opened(client) as (ws, state):
         ws.send_json({"type": "setup", "setup": {
@@ -343,6 +385,21 @@ def test_cli_refuses_a_taken_port_in_one_line():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"port {port}" in r.stderr
 
 
+def _listening_on(port: int) -> set[str] | None:
+    """The IPv4 addresses a socket listens on at ``port``, from Linux's /proc/net/tcp (None elsewhere)."""
+    try:
+        lines = open("/proc/net/tcp").read().splitlines()[1:]
+    except OSError:
+        return None
+    found = set()
+    for line in lines:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
 def test_cli_serves_the_page_on_the_port_asked(tmp_path):
     import httpx
 
@@ -356,6 +413,7 @@ def test_cli_serves_the_page_on_the_port_asked(tmp_path):
         assert f"http://127.0.0.1:{port}/" in line
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "chainrule playground" in page.text
+        assert _listening_on(port) in ({"127.0.0.1"}, None)  # this machine only (None: no /proc to read)
     finally:
         process.terminate()
         process.wait(timeout=20)
