@@ -192,7 +192,8 @@ def test_shareable_url_restores_the_set_up(page, server):
 def test_upload_a_table_and_choose_its_columns(page, server, tmp_path):
     rng = np.random.default_rng(5)
     values = rng.normal(size=(120, 3))
-    kind = np.array([2, 4, 6])[rng.integers(0, 3, 120)]
+    sector = (np.arctan2(values[:, 1], values[:, 2]) + np.pi) // (2 * np.pi / 3)  # three wedges of the (c, b) plane
+    kind = np.array([2, 4, 6])[np.minimum(sector, 2).astype(int)]
     flag = (values[:, 0] > values[:, 2]).astype(int)
     path = tmp_path / "table.csv"
     path.write_text("a,b,c,kind,flag\n" + "\n".join(
@@ -217,5 +218,8 @@ def test_upload_a_table_and_choose_its_columns(page, server, tmp_path):
     np.testing.assert_allclose(s.points.x, (picked - picked.mean(axis=0)) / picked.std(axis=0), rtol=1e-12)
     np.testing.assert_array_equal(s.points.y, np.searchsorted([2, 4, 6], kind))
     assert "plotting c, b by kind" in page.text_content("#csv-status")
-    page.wait_for_function("window.playground.frame && window.playground.frame.epoch === 0")
+    for _ in range(8):
+        page.click("#step")
+    page.wait_for_function("window.playground.frame && window.playground.frame.epoch === 8")
+    wait_idle(page)
     page.screenshot(path=str(IMG / "playground-csv.png"), full_page=True)
