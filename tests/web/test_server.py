@@ -72,6 +72,25 @@ def test_page_and_assets_are_served_from_the_package(client):
     assert set(re.findall(r"https?://[\w./-]+", client.get("/static/app.js").text)) == {"http://www.w3.org/2000/svg"}
 
 
+def test_the_page_s_assets_are_package_data():
+    """A wheel (a plain, not editable, install) carries every file of web/static/: pyproject's
+    package-data names them."""
+    import fnmatch
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    from chainrule.web.server import STATIC
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("not run from a source checkout")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["chainrule"]
+    package = STATIC.parents[1]
+    files = [f.relative_to(package).as_posix() for f in STATIC.rglob("*") if f.is_file()]
+    assert {"web/static/index.html", "web/static/app.js", "web/static/app.css"} <= set(files)
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
+
+
 def test_every_message_type_answers(client):
     with opened(client) as (ws, state):
         s = client.sessions.by_id[state["session"]]
