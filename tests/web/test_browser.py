@@ -121,6 +121,19 @@ def test_click_a_weight_shows_chainrule_explain_for_the_same_state(page, server)
     page.screenshot(path=str(IMG / "playground-explain.png"), full_page=True)
 
 
+@pytest.mark.parametrize("selector", ["#links rect.bias >> nth=2", "#diagram canvas.node[data-neuron=j2]"])
+def test_click_a_bias_or_a_neuron_shows_chainrule_explain(page, server, selector):
+    element = page.locator(selector)
+    name = element.get_attribute("data-name") or "net_" + element.get_attribute("data-neuron")
+    element.click(force=True)
+    page.wait_for_function(f"document.getElementById('explain-value').dataset.wrt === {name!r}")
+    s = session_of(page, server)
+    net, x, target, loss = s.current()
+    reference = cr.explain(net, name, x, target, loss)
+    assert float(page.get_attribute("#explain-value", "data-value")) == reference.backprop
+    assert reference.backprop == pytest.approx(reference.numeric, rel=1e-5, abs=1e-9)
+
+
 def test_step_through_mazur_reads_his_e_total(page):
     page.click(".tabs button[data-tab=trace]")
     page.select_option("#trace-example", "mazur")

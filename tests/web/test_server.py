@@ -76,7 +76,7 @@ def test_the_page_s_assets_are_package_data():
     """A wheel (a plain, not editable, install) carries every file of web/static/: pyproject's
     package-data names them."""
     import fnmatch
-    tomllib = pytest.importorskip("tomllib")
+    import tomllib
     from pathlib import Path
 
     from chainrule.web.server import STATIC
@@ -186,6 +186,39 @@ def test_bad_messages_get_an_error_and_the_session_survives(client, message, say
         assert says in error["message"]
         ws.send_json({"type": "step", "id": 1})
         assert until(ws, "frame", 1)["epoch"] == 1
+
+
+def test_step_through_the_network_on_screen_matches_finite_differences(client):
+    """trace on the current network at the chosen sample: its E_total is the loss of that one
+    sample, and each dE/dw it lists is a central finite difference of that loss."""
+    with opened(client) as (ws, state):
+        s = client.sessions.by_id[state["session"]]
+        ws.send_json({"type": "setup", "setup": SMALL})
+        until(ws, "state")
+        ws.send_json({"type": "step", "epochs": 3})
+        until(ws, "frame")
+        ws.send_json({"type": "sample", "index": 7})
+        until(ws, "sample")
+        ws.send_json({"type": "trace", "example": "current"})
+        got = until(ws, "trace")
+    values = {line["name"]: line["value"] for line in got["lines"]}
+    x, t = s.f_train[7:8], s.t_train[7:8]
+    assert values["E_total"] == pytest.approx(s.loss(x, t), rel=1e-12)
+    names = s.names()["weights"]
+    checked = 0
+    for layer, rows in enumerate(names):
+        for i, row in enumerate(rows):
+            for j, name in enumerate(row):
+                w = s.model.layers()[layer][0].weight.data
+                old, eps = w[i, j], 1e-6
+                w[i, j] = old + eps
+                up = s.loss(x, t)
+                w[i, j] = old - eps
+                down = s.loss(x, t)
+                w[i, j] = old
+                assert values[f"dE_d{name}"] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9), name
+                checked += 1
+    assert checked == 2 * 3 + 3 * 1
 
 
 def test_reconnect_resumes_the_session(client):
