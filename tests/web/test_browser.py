@@ -134,6 +134,28 @@ def test_click_a_bias_or_a_neuron_shows_chainrule_explain(page, server, selector
     assert reference.backprop == pytest.approx(reference.numeric, rel=1e-5, abs=1e-9)
 
 
+def test_the_derivation_follows_training(page, server):
+    """After one more epoch, and after play then pause, the panel shows dE/dw of the new weights."""
+    page.locator("#links path.linkhit[data-name=w6]").click(force=True)
+    page.wait_for_function("document.getElementById('explain-value').dataset.wrt === 'w6'")
+    wait_idle(page)
+    s = session_of(page, server)
+    before = float(page.get_attribute("#explain-value", "data-value"))
+    for action in ("#step", "#play"):
+        epoch = s.epoch
+        page.click(action)
+        if action == "#play":
+            page.wait_for_function(f"window.playground.frame.epoch > {epoch + 2}")
+            page.click("#play")
+            page.wait_for_function("!window.playground.playing")
+        page.wait_for_function(f"window.playground.frame.epoch > {epoch}")
+        wait_idle(page)
+        net, x, target, loss = s.current()
+        shown = float(page.get_attribute("#explain-value", "data-value"))
+        assert shown == cr.explain(net, "w6", x, target, loss).backprop
+    assert shown != before
+
+
 def test_step_through_mazur_reads_his_e_total(page):
     page.click(".tabs button[data-tab=trace]")
     page.select_option("#trace-example", "mazur")

@@ -53,6 +53,12 @@ const handlers = {
     app.playing = m.playing; app.sample = m.sample;
     app.frame = null; // the old frame belongs to the old network; the next one follows at once
     app.highlighted = null;
+    if (app.selected && !knows(app.selected)) { // the network changed shape: that quantity is gone
+      app.selected = null;
+      $("explain-head").textContent = "Click a weight, a bias or a neuron in the network.";
+      $("explain-value").textContent = ""; $("explain-body").innerHTML = "";
+      delete $("explain-value").dataset.wrt;
+    }
     showSetup(); showTable(); buildDiagram(); showSample(); drawChart(); showPlaying();
     if (!app.hashApplied) {
       app.hashApplied = true;
@@ -68,7 +74,8 @@ const handlers = {
     $("epoch").textContent = String(m.epoch).padStart(6, "0");
     showLoss("train-loss", m.train_loss); showLoss("test-loss", m.test_loss);
     drawHeatmap(m); drawNeurons(m); drawLinks(m); drawChart();
-    if (app.selected && app.playing && app.frames % 15 === 0 && activeTab() === "explain") {
+    // The derivation follows the weights: after every step or change, and every 15th frame while playing.
+    if (app.selected && (!app.playing || app.frames % 15 === 0) && activeTab() === "explain") {
       send({type: "explain", wrt: app.selected});
     }
   },
@@ -479,6 +486,12 @@ function locate(biasName) {
     if (j >= 0) return [l, j];
   }
   return [0, 0];
+}
+
+function knows(name) {
+  const n = app.names;
+  return n.weights.flat(2).includes(name) || n.biases.flat().includes(name) ||
+    n.neurons.slice(1).flat().some((neuron) => `net_${neuron}` === name);
 }
 
 function select(name) {
