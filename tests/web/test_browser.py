@@ -258,3 +258,19 @@ def test_upload_a_table_and_choose_its_columns(page, server, tmp_path):
     page.wait_for_function("window.playground.frame && window.playground.frame.epoch === 8")
     wait_idle(page)
     page.screenshot(path=str(IMG / "playground-csv.png"), full_page=True)
+
+
+def test_a_dropped_connection_reconnects_to_the_same_session(page, server):
+    wait_idle(page)
+    session = page.evaluate("window.playground.session")
+    s = session_of(page, server)
+    epoch, kind = s.epoch, s.setup["data"]["kind"]
+    page.evaluate("window.playground.oldSocket = window.playground.ws; window.playground.ws.close()")
+    page.wait_for_function("window.playground.ws !== window.playground.oldSocket"
+                           " && window.playground.ws.readyState === WebSocket.OPEN && window.playground.frame")
+    assert page.evaluate("window.playground.session") == session
+    assert page.evaluate("window.playground.setup.data.kind") == kind
+    assert int(page.text_content("#epoch")) == epoch
+    page.click("#step")
+    page.wait_for_function(f"window.playground.frame.epoch === {epoch + 1}")
+    assert session_of(page, server) is s and s.epoch == epoch + 1
