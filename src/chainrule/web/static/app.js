@@ -124,6 +124,8 @@ function showSetup() {
   $("classes").value = s.data.classes; $("noise").value = s.data.noise; $("noise-out").textContent = s.data.noise;
   $("test-fraction").value = s.data.test_fraction; $("test-out").textContent = s.data.test_fraction;
   $("samples").value = s.data.samples; $("data-seed").value = s.data.seed; $("seed").value = s.seed;
+  // An uploaded table brings its own points and classes: the generator's controls do not apply.
+  for (const id of ["classes", "noise", "samples", "data-seed"]) $(id).disabled = s.data.kind === "csv";
   $("optimizer").value = s.optimizer.name; $("batch").value = s.optimizer.batch_size;
   const lr = $("lr");
   if (![...lr.options].some((o) => Number(o.value) === s.optimizer.lr)) lr.add(new Option(String(s.optimizer.lr)));
@@ -383,6 +385,9 @@ function drawChart() {
     });
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
   }
+  ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "right";
+  ctx.fillStyle = "#000"; ctx.fillText("test", canvas.width - 6, 12);
+  ctx.fillStyle = "#999"; ctx.fillText("training", canvas.width - 6, 24);
 }
 
 // ------------------------------------------------------------------ network diagram
