@@ -26,8 +26,7 @@ import numpy as np
 
 from chainrule.errors import DataError
 
-__all__ = ["Points", "Table", "make_points", "read_csv_table", "read_csv_upload", "MAX_UPLOAD_BYTES",
-           "MAX_ROWS"]
+__all__ = ["Points", "Table", "make_points", "read_csv_table", "MAX_UPLOAD_BYTES", "MAX_ROWS"]
 
 MAX_UPLOAD_BYTES = 1 << 20
 MAX_ROWS = 5000
@@ -165,8 +164,3 @@ def read_csv_table(raw: bytes) -> Table:
         raise DataError(f"the table has {len(values)} rows; at least 10 points are needed to train and test")
     return Table(np.asarray(values, dtype=np.float64), names, header)
 
-
-def read_csv_upload(raw: bytes, x1: str = "0", x2: str = "1", label: str = "-1") -> Points:
-    """Points from the bytes of an uploaded CSV table: columns ``x1``, ``x2`` plotted, ``label``
-    the classes (see :func:`read_csv_table` and :meth:`Table.points`)."""
-    return read_csv_table(raw).points(x1, x2, label)
