@@ -70,6 +70,8 @@ def test_page_and_assets_are_served_from_the_package(client):
     # Offline: no asset from another host (the SVG namespace is a name, not a download).
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)
     assert set(re.findall(r"https?://[\w./-]+", client.get("/static/app.js").text)) == {"http://www.w3.org/2000/svg"}
+    # One definition per derivative, chainrule's: the page evaluates no activation, loss or derivative.
+    assert not re.findall(r"Math\.(?:exp|expm1|log|log1p|tanh|pow|sinh|cosh)\b", client.get("/static/app.js").text)
 
 
 def test_the_page_s_assets_are_package_data():
