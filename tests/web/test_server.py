@@ -50,6 +50,9 @@ def until(ws, kind, request=None):
 def opened(client, session=None):
     """A socket on a new (or the named) session, and the state it was greeted with."""
     with client.websocket_connect("/ws" + (f"?session={session}" if session else "")) as ws:
+        ws.sent = []
+        send = ws.send_json
+        ws.send_json = lambda m: (ws.sent.append(m), send(m))
         state = ws.receive_json()
         assert state["type"] == "state"
         assert ws.receive_json()["type"] == "frame"
@@ -67,6 +70,27 @@ def test_page_and_assets_are_served_from_the_package(client):
     # Offline: no asset from another host (the SVG namespace is a name, not a download).
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', page.text)
     assert set(re.findall(r"https?://[\w./-]+", client.get("/static/app.js").text)) == {"http://www.w3.org/2000/svg"}
+    # One definition per derivative, chainrule's: the page evaluates no activation, loss or derivative.
+    assert not re.findall(r"Math\.(?:exp|expm1|log|log1p|tanh|pow|sinh|cosh)\b", client.get("/static/app.js").text)
+
+
+def test_the_page_s_assets_are_package_data():
+    """A wheel (a plain, not editable, install) carries every file of web/static/: pyproject's
+    package-data names them."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    from chainrule.web.server import STATIC
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("not run from a source checkout")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["chainrule"]
+    package = STATIC.parents[1]
+    files = [f.relative_to(package).as_posix() for f in STATIC.rglob("*") if f.is_file()]
+    assert {"web/static/index.html", "web/static/app.js", "web/static/app.css"} <= set(files)
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
 
 
 def test_every_message_type_answers(client):
@@ -122,12 +146,14 @@ def test_every_message_type_answers(client):
         st = until(ws, "state")
         assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "b"]
         assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
+        ws.send_json({"type": "columns", "x1": "b", "x2": "a", "label": "c"})
+        assert until(ws, "state")["data"]["columns"] == ["b", "a"]
         ws.send_json({"type": "state"})
         until(ws, "state")
         ws.send_json({"type": "ping"})
         assert until(ws, "pong")
-    assert set(MESSAGES) == {"setup", "play", "pause", "step", "reset", "sample", "explain", "trace", "check",
-                             "upload", "export", "import", "state", "ping"}
+        sent = {m["type"] for m in ws.sent}
+    assert sent == set(MESSAGES)  # a new message type must be added here
 
 
 @pytest.mark.parametrize("message, says", [
@@ -150,6 +176,11 @@ def test_every_message_type_answers(client):
     ({"type": "import", "data": base64.b64encode(b"\x80\x04pickle").decode()}, ""),
     ({"type": "export", "format": "zip"}, "'model' or 'json'"),
     ({"type": "sample", "index": 99999}, "sample index"),
+    ({"type": "columns", "x1": "0", "x2": "1", "label": "2"}, "no table uploaded"),
+    ({"type": "columns", "x1": "0", "x2": "1"}, "needs the field 'label'"),
+    ({"type": "upload", "csv": "a,b\n1,2\n"}, "label column"),
+    ({"type": "upload", "csv": "a,b,c\n1,2,x\n"}, "line 2"),
+    ({"type": "upload", "csv": "1,2,0\n" * (MAX_UPLOAD_BYTES // 6 + 10)}, "bytes"),
 ])
 def test_bad_messages_get_an_error_and_the_session_survives(client, message, says):
     with opened(client) as (ws, state):
@@ -182,6 +213,39 @@ def test_a_wrong_pair_is_refused_with_fits_message(client, output, loss):
         assert until(ws, "error")["message"] == str(by_fit.value)
 
 
+def test_step_through_the_network_on_screen_matches_finite_differences(client):
+    """trace on the current network at the chosen sample: its E_total is the loss of that one
+    sample, and each dE/dw it lists is a central finite difference of that loss."""
+    with opened(client) as (ws, state):
+        s = client.sessions.by_id[state["session"]]
+        ws.send_json({"type": "setup", "setup": SMALL})
+        until(ws, "state")
+        ws.send_json({"type": "step", "epochs": 3})
+        until(ws, "frame")
+        ws.send_json({"type": "sample", "index": 7})
+        until(ws, "sample")
+        ws.send_json({"type": "trace", "example": "current"})
+        got = until(ws, "trace")
+    values = {line["name"]: line["value"] for line in got["lines"]}
+    x, t = s.f_train[7:8], s.t_train[7:8]
+    assert values["E_total"] == pytest.approx(s.loss(x, t), rel=1e-12)
+    names = s.names()["weights"]
+    checked = 0
+    for layer, rows in enumerate(names):
+        for i, row in enumerate(rows):
+            for j, name in enumerate(row):
+                w = s.model.layers()[layer][0].weight.data
+                old, eps = w[i, j], 1e-6
+                w[i, j] = old + eps
+                up = s.loss(x, t)
+                w[i, j] = old - eps
+                down = s.loss(x, t)
+                w[i, j] = old
+                assert values[f"dE_d{name}"] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9), name
+                checked += 1
+    assert checked == 2 * 3 + 3 * 1
+
+
 def test_reconnect_resumes_the_session(client):
     with opened(client) as (ws, state):
         ws.send_json({"type": "setup", "setup": SMALL})
@@ -195,6 +259,110 @@ def test_reconnect_resumes_the_session(client):
         assert until(ws, "frame")["epoch"] == 5
     with opened(client, "no-such-session") as (ws, other):
         assert other["session"] != state["session"]
+
+
+def _table(rng, rows=80):
+    """A table of five columns: a, b, c (numbers), kind (labels 3, 5, 7), flag (labels 0, 1)."""
+    values = rng.normal(size=(rows, 3))
+    kind = np.array([3, 5, 7])[rng.integers(0, 3, rows)]
+    flag = (values[:, 0] * values[:, 2] > 0).astype(int)
+    text = "a,b,c,kind,flag\n" + "\n".join(f"{a:.17g},{b:.17g},{c:.17g},{k},{f}" for (a, b, c), k, f in
+                                            zip(values, kind, flag))
+    return text, values, kind, flag
+
+
+def test_any_two_columns_of_a_table_are_plotted_labelled_by_a_third(client):
+    rng = np.random.default_rng(3)
+    text, values, kind, flag = _table(rng)
+    with opened(client) as (ws, state):
+        s = client.sessions.by_id[state["session"]]
+        # The default columns (a, b plotted, the last one, flag, as labels).
+        ws.send_json({"type": "upload", "csv": text, "id": 1})
+        st = until(ws, "state", 1)
+        assert st["data"]["table"] == {"columns": ["a", "b", "c", "kind", "flag"], "rows": 80, "chosen": [0, 1, 4]}
+        assert st["setup"]["data"]["kind"] == "csv" and st["data"]["classes"] == 2
+        # Other columns of the same table, by index and by name, without sending it again.
+        ws.send_json({"type": "columns", "x1": "2", "x2": "a", "label": "kind", "id": 2})
+        st = until(ws, "state", 2)
+        assert st["data"]["columns"] == ["c", "a"] and st["data"]["table"]["chosen"] == [2, 0, 3]
+        assert st["setup"]["data"]["classes"] == 3 and st["setup"]["network"]["loss"] == "cross_entropy"
+        picked = values[:, [2, 0]]
+        expected = (picked - picked.mean(axis=0)) / picked.std(axis=0)
+        np.testing.assert_allclose(s.points.x, expected, rtol=1e-12)
+        np.testing.assert_array_equal(s.points.y, np.searchsorted([3, 5, 7], kind))
+        assert until(ws, "frame", 2)["epoch"] == 0
+        # A refused choice names the reason and leaves the plotted columns as they were.
+        ws.send_json({"type": "columns", "x1": "a", "x2": "b", "label": "c", "id": 3})
+        assert "whole numbers" in until(ws, "error", 3)["message"]
+        assert until(ws, "state", 3)["data"]["table"]["chosen"] == [2, 0, 3]
+        ws.send_json({"type": "columns", "x1": "a", "x2": "a", "label": "flag", "id": 4})
+        assert "three different columns" in until(ws, "error", 4)["message"]
+        ws.send_json({"type": "columns", "x1": "a", "x2": "zz", "label": "flag", "id": 5})
+        assert "no column 'zz'" in until(ws, "error", 5)["message"]
+        np.testing.assert_array_equal(s.points.chosen, [2, 0, 3])
+
+
+def test_a_table_whose_default_label_column_is_refused_is_kept_for_choosing(client):
+    rng = np.random.default_rng(4)
+    text, values, kind, flag = _table(rng)
+    text = "\n".join(",".join(row.split(",")[::-1]) for row in text.split("\n"))  # the last column is now 'a'
+    with opened(client) as (ws, state):
+        sid = state["session"]
+        r = _upload(client, sid, text)
+        assert r.status_code == 400 and "whole numbers" in r.json()["message"]
+        assert r.json()["table"] == {"columns": ["flag", "kind", "c", "b", "a"], "rows": 80, "chosen": None}
+        st = until(ws, "state")  # pushed to the page, which offers the columns
+        assert st["data"]["table"]["chosen"] is None and st["setup"]["data"]["kind"] == "circle"
+        ws.send_json({"type": "columns", "x1": "a", "x2": "c", "label": "flag", "id": 1})
+        st = until(ws, "state", 1)
+        assert st["setup"]["data"]["kind"] == "csv" and st["data"]["columns"] == ["a", "c"]
+        s = client.sessions.by_id[sid]
+        np.testing.assert_array_equal(s.points.y, flag)
+        # Columns chosen in the form are used at once.
+        good = _upload(client, sid, text, x1="b", x2="c", label="kind")
+        assert good.status_code == 200 and good.json()["columns"] == ["b", "c"] and good.json()["classes"] == 3
+
+
+def test_reconnect_while_playing_resumes_play(client):
+    with opened(client) as (ws, state):
+        ws.send_json({"type": "setup", "setup": SMALL})
+        until(ws, "state")
+        ws.send_json({"type": "play", "fps": 60})
+        until(ws, "playing")
+        epoch = until(ws, "frame")["epoch"]
+        ws.sent.clear()  # dropped without a pause: the connection just goes
+        ws.send_json = lambda m: None
+    with opened(client, state["session"]) as (ws, again):
+        assert again["playing"] is True and again["history"][-1][0] >= epoch
+        assert until(ws, "frame")["epoch"] > epoch  # training goes on on the new connection
+        ws.send_json({"type": "pause", "id": "p"})
+        assert until(ws, "playing", "p")["playing"] is False
+
+
+def test_nothing_is_read_or_written_outside_what_the_user_chose(client, tmp_path, monkeypatch):
+    """Uploads, exports and imports leave no file behind (their private temporary folders are
+    removed at once), and the static route serves the page's assets only."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with opened(client) as (ws, state):
+        rows = "\n".join(f"{i},{(i * 7) % 11},{i % 2}" for i in range(40))
+        ws.send_json({"type": "upload", "csv": rows, "id": 1})
+        until(ws, "state", 1)
+        assert _upload(client, state["session"], rows).status_code == 200
+        ws.send_json({"type": "export", "format": "model", "id": 2})
+        data = until(ws, "export", 2)["data"]
+        ws.send_json({"type": "import", "data": data, "id": 3})
+        until(ws, "state", 3)
+        ws.send_json({"type": "import", "data": base64.b64encode(b"junk" * 10).decode(), "id": 4})
+        until(ws, "error", 4)
+    assert list(scratch.iterdir()) == []
+    for path in ("/static/../server.py", "/static/%2e%2e/server.py", "/static/..%2fserver.py",
+                 "/static//etc/passwd", "/server.py", "/static/"):
+        r = client.get(path)
+        assert r.status_code == 404 and "import" not in r.text, path
 
 
 def test_a_diverging_network_stops_play_with_a_message(client):
@@ -294,6 +462,21 @@ def test_cli_refuses_a_taken_port_in_one_line():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"port {port}" in r.stderr
 
 
+def _listening_on(port: int) -> set[str] | None:
+    """The IPv4 addresses a socket listens on at ``port``, from Linux's /proc/net/tcp (None elsewhere)."""
+    try:
+        lines = open("/proc/net/tcp").read().splitlines()[1:]
+    except OSError:
+        return None
+    found = set()
+    for line in lines:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
 def test_cli_serves_the_page_on_the_port_asked(tmp_path):
     import httpx
 
@@ -307,6 +490,7 @@ def test_cli_serves_the_page_on_the_port_asked(tmp_path):
         assert f"http://127.0.0.1:{port}/" in line
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "chainrule playground" in page.text
+        assert _listening_on(port) in ({"127.0.0.1"}, None)  # this machine only (None: no /proc to read)
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -7,8 +7,10 @@ is the standard deviation added to each coordinate (the Gaussian blobs get 0.25 
 so they stay blobs at noise 0).
 
 An uploaded table goes through :func:`chainrule.datasets.load_csv` (its errors name the
-line and column); two of its columns become x1 and x2, standardised to mean 0 and
-standard deviation 1, and a third holds the labels (2-5 distinct whole numbers).
+line and column) and is kept whole as a :class:`Table`; any two of its columns become x1
+and x2, standardised to mean 0 and standard deviation 1, and a third holds the labels
+(2-5 distinct whole numbers). The learner may choose other columns of the same table
+at any time without sending it again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from chainrule.errors import DataError
 
-__all__ = ["Points", "make_points", "read_csv_upload", "MAX_UPLOAD_BYTES", "MAX_ROWS"]
+__all__ = ["Points", "Table", "make_points", "read_csv_table", "MAX_UPLOAD_BYTES", "MAX_ROWS"]
 
 MAX_UPLOAD_BYTES = 1 << 20
 MAX_ROWS = 5000
@@ -39,6 +41,8 @@ class Points:
     classes: int
     source: str
     columns: tuple[str, str] = ("x1", "x2")
+    chosen: tuple[int, ...] = ()  #: an uploaded table's columns x1, x2, label (0-based)
+    table: Any = None  #: the Table they came from
 
 
 def _rings(n: int, classes: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -73,23 +77,53 @@ def make_points(data: dict[str, Any]) -> Points:
     return Points(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64), k, kind)
 
 
-def _column(spec: str, names: list[str] | None, n_cols: int) -> int:
-    """A column by name (with a header) or 0-based index."""
-    spec = spec.strip()
-    if names is not None and spec in names:
-        return names.index(spec)
-    try:
-        index = int(spec)
-    except ValueError:
-        known = f"; the columns are {', '.join(names)}" if names else ""
-        raise DataError(f"no column {spec!r}{known}") from None
-    if not -n_cols <= index < n_cols:
-        raise DataError(f"column index {index} is out of range: the table has {n_cols} columns")
-    return index % n_cols
+@dataclass
+class Table:
+    """An uploaded CSV table: every column's values (rows, columns) and names (the header's,
+    else "column 0", "column 1", ...); :meth:`points` plots two of them, labelled by a third."""
+
+    values: np.ndarray
+    names: tuple[str, ...]
+    header: bool
+
+    def column(self, spec: str) -> int:
+        """A column by name (with a header) or 0-based index (negative from the end)."""
+        spec = spec.strip()
+        if spec in self.names:
+            return self.names.index(spec)
+        try:
+            index = int(spec)
+        except ValueError:
+            raise DataError(f"no column {spec!r}; the columns are {', '.join(self.names)}") from None
+        n_cols = len(self.names)
+        if not -n_cols <= index < n_cols:
+            raise DataError(f"column index {index} is out of range: the table has {n_cols} columns")
+        return index % n_cols
+
+    def points(self, x1: str = "0", x2: str = "1", label: str = "-1") -> Points:
+        """Columns ``x1`` and ``x2`` standardised to mean 0 and standard deviation 1, the
+        classes 0..K-1 from column ``label`` (2-5 distinct whole numbers, in increasing order)."""
+        columns = [self.column(c) for c in (x1, x2, label)]
+        if len(set(columns)) != 3:
+            raise DataError("x1, x2 and the label must be three different columns")
+        labels = self.values[:, columns[2]]
+        where = f"the label column {self.names[columns[2]]!r}"
+        if not np.all(labels == np.round(labels)):
+            raise DataError(f"{where} must hold whole numbers (class labels); choose another label column")
+        values, y = np.unique(labels.astype(np.int64), return_inverse=True)
+        if not 2 <= len(values) <= 5:
+            raise DataError(f"{where} holds {len(values)} distinct classes; the playground shows 2 to 5")
+        x = self.values[:, columns[:2]]
+        spread = x.std(axis=0)
+        if np.any(spread == 0):
+            raise DataError("a plotted column holds one value only; choose columns that vary")
+        x = (x - x.mean(axis=0)) / spread
+        shown = (self.names[columns[0]], self.names[columns[1]])
+        return Points(x, y.astype(np.int64), len(values), "csv", shown, tuple(columns), self)
 
 
-def read_csv_upload(raw: bytes, x1: str = "0", x2: str = "1", label: str = "-1") -> Points:
-    """Points from the bytes of an uploaded CSV table: columns ``x1``, ``x2`` plotted, ``label`` the classes.
+def read_csv_table(raw: bytes) -> Table:
+    """The table in the bytes of an uploaded CSV file, every column a finite number.
 
     The bytes are parsed by :func:`chainrule.datasets.load_csv` from a private temporary
     file, removed at once; a first row that is not all numbers is taken as the header.
@@ -116,28 +150,17 @@ def read_csv_upload(raw: bytes, x1: str = "0", x2: str = "1", label: str = "-1")
         return True
 
     header = not all(is_number(f) for f in first)
-    names = [f.strip() for f in first] if header else None
-    columns = [_column(c, names, len(first)) for c in (x1, x2, label)]
-    if len(set(columns)) != 3:
-        raise DataError("x1, x2 and the label must be three different columns")
+    if len(first) < 3:
+        raise DataError(f"the table has {len(first)} column{'s' if len(first) != 1 else ''}; two plotted "
+                        "columns and a label column are needed")
+    names = tuple(f.strip() for f in first) if header else tuple(f"column {c}" for c in range(len(first)))
     with tempfile.TemporaryDirectory(prefix="chainrule-upload-") as folder:
         path = Path(folder) / "upload.csv"
         path.write_text(text, encoding="utf-8")
-        table, _ = load_csv(path, target=None, header=header)
-    if len(table) > MAX_ROWS:
-        raise DataError(f"the table has {len(table)} rows; the playground takes up to {MAX_ROWS}")
-    if len(table) < 10:
-        raise DataError(f"the table has {len(table)} rows; at least 10 points are needed to train and test")
-    labels = table[:, columns[2]]
-    if not np.all(labels == np.round(labels)):
-        raise DataError("the label column must hold whole numbers (class labels)")
-    values, y = np.unique(labels.astype(np.int64), return_inverse=True)
-    if not 2 <= len(values) <= 5:
-        raise DataError(f"the label column holds {len(values)} distinct classes; the playground shows 2 to 5")
-    x = table[:, columns[:2]]
-    spread = x.std(axis=0)
-    if np.any(spread == 0):
-        raise DataError("a plotted column holds one value only; choose columns that vary")
-    x = (x - x.mean(axis=0)) / spread
-    shown = tuple(names[c] if names else f"column {c}" for c in columns[:2])
-    return Points(x, y.astype(np.int64), len(values), "csv", shown)  # type: ignore[arg-type]
+        values, _ = load_csv(path, target=None, header=header)
+    if len(values) > MAX_ROWS:
+        raise DataError(f"the table has {len(values)} rows; the playground takes up to {MAX_ROWS}")
+    if len(values) < 10:
+        raise DataError(f"the table has {len(values)} rows; at least 10 points are needed to train and test")
+    return Table(np.asarray(values, dtype=np.float64), names, header)
+

@@ -13,6 +13,7 @@ Every message is a JSON object with a ``type`` and that type's fields (an option
     trace    example                one step of gradient descent by chainrule.trace
     check    wrt, formula: str, example
     upload   csv: str, x1, x2, label: str   a CSV table as text (columns by name or index)
+    columns  x1, x2, label: str     plot other columns of the uploaded table (by name or index)
     export   format: "model" | "json"
     import   data: str              a model file, base64
     state                           everything again (after a reconnect the server sends it unasked)
@@ -44,6 +45,7 @@ MESSAGES: dict[str, list[tuple[str, type | tuple[type, ...], bool]]] = {
     "trace": [_EXAMPLE],
     "check": [("wrt", str, True), ("formula", str, True), _EXAMPLE],
     "upload": [("csv", str, True), ("x1", str, False), ("x2", str, False), ("label", str, False)],
+    "columns": [("x1", str, True), ("x2", str, True), ("label", str, True)],
     "export": [("format", str, True)],
     "import": [("data", str, True)],
     "state": [],

@@ -3,7 +3,8 @@
 ``GET /`` serves the page and ``/static/`` its assets (shipped in the package, no CDN);
 ``/ws?session=ID`` carries the messages of :mod:`chainrule.web.protocol`; ``POST
 /upload?session=ID`` takes a CSV file as a multipart form (fields ``file``, ``x1``, ``x2``,
-``label``). A session outlives its connection: a page that reconnects with its id finds
+``label``); the session keeps the whole table, and the ``columns`` message plots others.
+A session outlives its connection: a page that reconnects with its id finds
 its data, network and epoch as they were (a session left alone for a day is dropped).
 
 While playing, a task trains for part of each frame interval (whole epochs) and sends a
@@ -30,7 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chainrule.errors import ChainruleError
 from chainrule.web import tools
-from chainrule.web.data import MAX_UPLOAD_BYTES, read_csv_upload
+from chainrule.web.data import MAX_UPLOAD_BYTES, read_csv_table
 from chainrule.web.protocol import ProtocolError, parse
 from chainrule.web.session import Session
 
@@ -176,9 +177,10 @@ class Connection:
         if kind == "check":
             return [tools.check(s, message["wrt"], message["formula"], example)]
         if kind == "upload":
-            s.use_table(read_csv_upload(message["csv"].encode("utf-8"), message.get("x1", "0"),
-                                        message.get("x2", "1"), message.get("label", "-1")))
-            return [s.state(), s.frame()]
+            s.load_table(read_csv_table(message["csv"].encode("utf-8")))
+            return self._plot_columns(message)
+        if kind == "columns":
+            return self._plot_columns(message)
         if kind == "export":
             if message["format"] == "model":
                 return [{"type": "export", "format": "model", "filename": "playground.safetensors",
@@ -196,6 +198,17 @@ class Connection:
         if kind == "state":
             return [s.state(), s.frame()]
         return [{"type": "pong"}]
+
+
+    def _plot_columns(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """Plot the uploaded table's chosen columns; when they are refused the table is kept and
+        the state (listing its columns) follows the error, so the page can offer the others."""
+        s = self.session
+        try:
+            s.choose_columns(message.get("x1", "0"), message.get("x2", "1"), message.get("label", "-1"))
+        except ChainruleError as error:
+            return [{"type": "error", "message": str(error), "request": message["type"]}, s.state(), s.frame()]
+        return [s.state(), s.frame()]
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -256,18 +269,24 @@ def create_app(sessions: Sessions | None = None) -> Starlette:
                     raise ProtocolError("the form needs a 'file' field holding the CSV table")
                 raw = await file.read(MAX_UPLOAD_BYTES + 1)
                 columns = {k: str(form.get(k, d)) for k, d in (("x1", "0"), ("x2", "1"), ("label", "-1"))}
-            s = session
-            s.use_table(read_csv_upload(raw, **columns))
+            table = read_csv_table(raw)
         except (ProtocolError, ChainruleError) as error:
             return JSONResponse({"type": "error", "message": str(error)}, 400)
         except Exception as error:  # starlette's MultiPartException and friends: a malformed form
             return JSONResponse({"type": "error", "message": f"malformed upload: {error}"}, 400)
+        s = session
+        s.load_table(table)  # kept even when the columns below are refused: the page offers the others
+        try:
+            s.choose_columns(**columns)
+            reply = JSONResponse({"type": "uploaded", "rows": len(s.points.x), "classes": s.points.classes,
+                                  "columns": list(s.points.columns), "table": s.table_info()})
+        except ChainruleError as error:
+            reply = JSONResponse({"type": "error", "message": str(error), "table": s.table_info()}, 400)
         conn = getattr(s, "connection", None)
         if conn is not None and not conn.closed:
             await conn.send(s.state())
             await conn.send(s.frame())
-        return JSONResponse({"type": "uploaded", "rows": len(s.points.x), "classes": s.points.classes,
-                             "columns": list(s.points.columns)})
+        return reply
 
     async def no_icon(request: Request) -> Response:
         return Response(status_code=204)

@@ -25,7 +25,7 @@ import numpy as np
 
 from chainrule.errors import ConfigError, DataError
 from chainrule.web.config import DEFAULT, FEATURES, Targets, merge, validate
-from chainrule.web.data import Points, make_points
+from chainrule.web.data import Points, Table, make_points
 
 __all__ = ["Session", "GRID", "NEURON_GRID"]
 
@@ -64,6 +64,7 @@ class Session:
         self.id = session_id or secrets.token_urlsafe(12)
         self.setup = validate(DEFAULT) if setup is None else merge(DEFAULT, setup)
         self.uploaded: Points | None = None
+        self.table: Table | None = None  # the last uploaded table, all its columns
         self.playing = False
         self.sample = 0
         self.last_seen = time.monotonic()
@@ -144,6 +145,18 @@ class Session:
             self.setup = old
             raise
         return self.setup
+
+    def load_table(self, table: Table) -> None:
+        """Keep an uploaded table; :meth:`choose_columns` plots two of its columns (until then
+        the screen is unchanged, so a table whose default columns are refused can still be used)."""
+        self.table = table
+
+    def choose_columns(self, x1: str = "0", x2: str = "1", label: str = "-1") -> None:
+        """Plot columns ``x1`` and ``x2`` of the uploaded table, labelled by column ``label``
+        (each by name or 0-based index; see :meth:`chainrule.web.data.Table.points`)."""
+        if self.table is None:
+            raise DataError("no table uploaded yet: upload a CSV file first, then choose its columns")
+        self.use_table(self.table.points(x1, x2, label))
 
     def use_table(self, points: Points) -> None:
         """Show an uploaded table: data set "csv" with its classes (softmax and cross-entropy
@@ -302,9 +315,18 @@ class Session:
                 "data": {"radius": self.radius, "classes": self.points.classes, "columns": self.points.columns,
                          "train": {"x": np.round(self.x_train, 4).tolist(), "y": self.y_train.tolist()},
                          "test": {"x": np.round(self.x_test, 4).tolist(), "y": self.y_test.tolist()},
-                         "uploaded": self.uploaded is not None},
+                         "uploaded": self.uploaded is not None, "table": self.table_info()},
                 "network": self.names(), "history": self.history, "sample": self.sample_info(),
                 "playing": self.playing}
+
+    def table_info(self) -> dict[str, Any] | None:
+        """The uploaded table's column names and rows, and which columns are plotted (x1, x2,
+        label; None while the last table's columns have not been accepted)."""
+        if self.table is None:
+            return None
+        plotted = self.uploaded is not None and self.uploaded.table is self.table
+        return {"columns": list(self.table.names), "rows": len(self.table.values),
+                "chosen": list(self.uploaded.chosen) if plotted else None}
 
     # ------------------------------------------------------------ the learner tools
     def choose_sample(self, index: int) -> dict[str, Any]:

@@ -53,7 +53,13 @@ const handlers = {
     app.playing = m.playing; app.sample = m.sample;
     app.frame = null; // the old frame belongs to the old network; the next one follows at once
     app.highlighted = null;
-    showSetup(); buildDiagram(); showSample(); drawChart(); showPlaying();
+    if (app.selected && !knows(app.selected)) { // the network changed shape: that quantity is gone
+      app.selected = null;
+      $("explain-head").textContent = "Click a weight, a bias or a neuron in the network.";
+      $("explain-value").textContent = ""; $("explain-body").innerHTML = "";
+      delete $("explain-value").dataset.wrt;
+    }
+    showSetup(); showTable(); buildDiagram(); showSample(); drawChart(); showPlaying();
     if (!app.hashApplied) {
       app.hashApplied = true;
       const shared = readHash();
@@ -68,7 +74,8 @@ const handlers = {
     $("epoch").textContent = String(m.epoch).padStart(6, "0");
     showLoss("train-loss", m.train_loss); showLoss("test-loss", m.test_loss);
     drawHeatmap(m); drawNeurons(m); drawLinks(m); drawChart();
-    if (app.selected && app.playing && app.frames % 15 === 0 && activeTab() === "explain") {
+    // The derivation follows the weights: after every step or change, and every 15th frame while playing.
+    if (app.selected && (!app.playing || app.frames % 15 === 0) && activeTab() === "explain") {
       send({type: "explain", wrt: app.selected});
     }
   },
@@ -89,7 +96,7 @@ const handlers = {
     toast(m.message);
     if (m.request === "import") $("import-status").textContent = "refused: " + m.message;
     if (m.request === "check") { $("check-verdict").textContent = "error"; $("check-detail").textContent = m.message; }
-    if (m.request === "setup" || m.request === "upload") showSetup();
+    if (m.request === "setup" || m.request === "upload" || m.request === "columns") showSetup();
   },
   pong() {},
 };
@@ -117,6 +124,8 @@ function showSetup() {
   $("classes").value = s.data.classes; $("noise").value = s.data.noise; $("noise-out").textContent = s.data.noise;
   $("test-fraction").value = s.data.test_fraction; $("test-out").textContent = s.data.test_fraction;
   $("samples").value = s.data.samples; $("data-seed").value = s.data.seed; $("seed").value = s.seed;
+  // An uploaded table brings its own points and classes: the generator's controls do not apply.
+  for (const id of ["classes", "noise", "samples", "data-seed"]) $(id).disabled = s.data.kind === "csv";
   $("optimizer").value = s.optimizer.name; $("batch").value = s.optimizer.batch_size;
   const lr = $("lr");
   if (![...lr.options].some((o) => Number(o.value) === s.optimizer.lr)) lr.add(new Option(String(s.optimizer.lr)));
@@ -205,7 +214,8 @@ function wireControls() {
   $("reset").onclick = () => send({type: "reset"});
   $("show-test").onchange = () => drawHeatmap(app.frame);
   $("heatmap").onclick = pickSample;
-  $("csv-upload").onclick = uploadCsv;
+  $("csv-file").onchange = uploadCsv;
+  for (const k of ["x1", "x2", "label"]) $(`csv-${k}`).onchange = chooseColumns;
   document.querySelectorAll(".tabs button").forEach((b) => b.onclick = () => showTab(b.dataset.tab));
   $("trace-load").onclick = () => send({type: "trace", example: $("trace-example").value});
   $("trace-next").onclick = () => stepTrace(1);
@@ -227,15 +237,47 @@ function showTab(name) {
   document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === `tab-${name}`));
 }
 
+// A new table is sent with the default columns (the first two plotted, the last the labels); the
+// server keeps the whole table, and the selects below then offer its columns by name.
 async function uploadCsv() {
   const file = $("csv-file").files[0];
-  if (!file) { toast("choose a CSV file first"); return; }
+  if (!file) return;
   const form = new FormData();
   form.append("file", file);
-  for (const k of ["x1", "x2", "label"]) form.append(k, $(`csv-${k}`).value);
+  $("csv-status").textContent = "uploading\u2026";
   const reply = await fetch(`/upload?session=${encodeURIComponent(app.session)}`, {method: "POST", body: form});
   const body = await reply.json();
-  if (body.type === "error") toast(body.message);
+  if (body.type === "error") {
+    toast(body.message);
+    $("csv-status").textContent = (body.table ? "choose the columns: " : "refused: ") + body.message;
+  }
+}
+
+function chooseColumns() {
+  const [x1, x2, label] = ["x1", "x2", "label"].map((k) => $(`csv-${k}`).value);
+  send({type: "columns", x1, x2, label});
+}
+
+function showTable() {
+  const table = app.data && app.data.table;
+  const box = $("csv-columns");
+  box.classList.toggle("empty", !table);
+  ["x1", "x2", "label"].forEach((k, n) => {
+    const select = $(`csv-${k}`);
+    select.innerHTML = "";
+    select.disabled = !table;
+    if (!table) return;
+    table.columns.forEach((name, c) => select.add(new Option(name, String(c))));
+    const fallback = (Number(select.dataset.default) + table.columns.length) % table.columns.length;
+    select.value = String(table.chosen ? table.chosen[n] : fallback);
+  });
+  if (table && table.chosen) {
+    $("csv-status").textContent = `${table.rows} rows; plotting ${table.columns[table.chosen[0]]}, ` +
+      `${table.columns[table.chosen[1]]} by ${table.columns[table.chosen[2]]}` +
+      (app.setup.data.kind === "csv" ? "" : " (choose csv to show it)");
+  } else if (table) {
+    $("csv-status").textContent = `${table.rows} rows: choose the columns to plot and the label column`;
+  }
 }
 
 function importModel() {
@@ -343,6 +385,9 @@ function drawChart() {
     });
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
   }
+  ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "right";
+  ctx.fillStyle = "#000"; ctx.fillText("test", canvas.width - 6, 12);
+  ctx.fillStyle = "#999"; ctx.fillText("training", canvas.width - 6, 24);
 }
 
 // ------------------------------------------------------------------ network diagram
@@ -446,6 +491,12 @@ function locate(biasName) {
     if (j >= 0) return [l, j];
   }
   return [0, 0];
+}
+
+function knows(name) {
+  const n = app.names;
+  return n.weights.flat(2).includes(name) || n.biases.flat().includes(name) ||
+    n.neurons.slice(1).flat().some((neuron) => `net_${neuron}` === name);
 }
 
 function select(name) {
