@@ -76,6 +76,9 @@ def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS)
     parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
                         help="one bias per neuron (default) or one per layer (Mazur's b1, b2)")
     parser.add_argument("--format", choices=formats, default="text", help="output format (default text)")
+    parser.add_argument("--allow-mismatch", action="store_true",
+                        help="go on with a loss the output activation cannot feed (cross-entropy on outputs "
+                             "that are not probabilities), with a warning; refused otherwise, as in chainrule train")
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -113,7 +116,8 @@ def run_trace(args: argparse.Namespace) -> int:
     net, x, target = _inputs(args)
     options, origin = _conventions(args)
     result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
-                   summary=args.summary, digits=args.digits, aliases=_aliases(args), **options)
+                   summary=args.summary, digits=args.digits, aliases=_aliases(args),
+                   allow_mismatch=args.allow_mismatch, **options)
     if args.format == "json":
         data = result.to_dict()
         data["convention_origin"] = origin
@@ -137,7 +141,7 @@ def run_explain(args: argparse.Namespace) -> int:
     net, x, target = _inputs(args)
     result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
                      bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                     aliases=_aliases(args))
+                     aliases=_aliases(args), allow_mismatch=args.allow_mismatch)
     print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
     if args.through:
         print("\n" + result.through_text([n for n in args.through.split(",") if n.strip()]))
@@ -170,7 +174,7 @@ def run_check(args: argparse.Namespace) -> int:
 
         rule = check_rule(net, args.wrt, args.formula, x, target, loss=args.loss, aliases=aliases,
                           bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                          points=args.points)
+                          points=args.points, allow_mismatch=args.allow_mismatch)
         if args.format == "json":
             import json
 
@@ -183,7 +187,7 @@ def run_check(args: argparse.Namespace) -> int:
         return 0 if rule.holds else 1
     verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                    points=args.points)
+                    points=args.points, allow_mismatch=args.allow_mismatch)
     print({"json": verdict.to_json, "markdown": verdict.to_markdown, "latex": verdict.to_latex}.get(
         args.format, verdict.to_text)())
     return 0 if verdict.correct else 1
