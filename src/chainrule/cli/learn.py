@@ -19,6 +19,8 @@ from chainrule.cli.netspec import add_network_arguments, add_sample_arguments, n
 from chainrule.errors import ConfigError
 
 FORMATS = ("text", "markdown", "latex", "json")
+#: ``trace --steps`` from this many rounds on shows its progress on standard error.
+PROGRESS_STEPS = 2_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -110,14 +112,53 @@ def _print_text(result: Any) -> None:
         print(result.to_text())
 
 
+class _Progress:
+    """Rounds done, on standard error: a rich bar on a terminal, else a line at each quarter.
+
+    Nothing for fewer than :data:`PROGRESS_STEPS` rounds (a short trace is done at once).
+    """
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.bar: Any = None
+        self.task: Any = None
+        self.marks = {max(1, steps * q // 4) for q in (1, 2, 3, 4)}
+        if steps >= PROGRESS_STEPS and sys.stderr.isatty():
+            try:
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            except ImportError:
+                return
+            self.bar = Progress(TextColumn("trace"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("E {task.fields[error]}"), TimeElapsedColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("trace", total=steps, error="-")
+            self.bar.start()
+
+    def __call__(self, done: int, steps: int, error: float) -> None:
+        if self.bar is not None:
+            if done % 100 == 0 or done == steps:
+                self.bar.update(self.task, completed=done, error=f"{error:.6g}")
+        elif steps >= PROGRESS_STEPS and done in self.marks:
+            print(f"trace: round {done:,} of {steps:,} (E = {error:.6g})", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def run_trace(args: argparse.Namespace) -> int:
     from chainrule.learn import trace
 
     net, x, target = _inputs(args)
     options, origin = _conventions(args)
-    result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
-                   summary=args.summary, digits=args.digits, aliases=_aliases(args),
-                   allow_mismatch=args.allow_mismatch, **options)
+    progress = _Progress(args.steps)
+    try:
+        result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
+                       summary=args.summary, digits=args.digits, aliases=_aliases(args),
+                       allow_mismatch=args.allow_mismatch, progress=progress, **options)
+    finally:
+        progress.close()
     if args.format == "json":
         data = result.to_dict()
         data["convention_origin"] = origin

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +264,8 @@ def _summary_rounds(steps: int) -> list[int]:
 def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_error", lr: float = 0.5,
           steps: int = 1, names: str = "auto", *, update: str = "simultaneous", update_biases: bool = True,
           bias: str = "per_neuron", summary: bool | None = None, digits: int = 9,
-          aliases: Mapping[str, str] | None = None, allow_mismatch: bool = False) -> Trace:
+          aliases: Mapping[str, str] | None = None, allow_mismatch: bool = False,
+          progress: Callable[[int, int, float], None] | None = None) -> Trace:
     """Trace gradient descent on one sample, every number with its formula.
 
     The network itself is not changed: the steps run on a copy.
@@ -301,6 +302,9 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
         Go on with an output activation and a loss that do not belong together (cross-entropy
         on outputs that are not probabilities), with a warning instead of the ConfigError of
         :func:`chainrule.losses.check_pair`, the same refusal as ``chainrule.fit``'s.
+    progress : callable, optional
+        Called after every round as ``progress(round, steps, E)`` (E before that round's
+        update); the command line shows it on standard error for long runs.
 
     Returns
     -------
@@ -336,6 +340,8 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     for r in range(1, steps + 1):
         record = take_step(network, x, target, spec, lr, convention, after=r in detail)
         errors[r - 1] = record.error
+        if progress is not None:
+            progress(r, steps, float(record.error))
         if r in detail:
             maker = LineMaker(network, scheme, record, spec, lr, convention)
             rounds.append(Round(r, maker.sections(), maker.values()))
