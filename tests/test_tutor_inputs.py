@@ -118,6 +118,8 @@ def test_softmax_hidden_derivation_of_the_learner_is_zero_and_named():
     ("sum_q delta_q*w_{zz,q}", "cannot tell which neurons sum_q runs over"),
     ("g'(net_h1)", "not a derivative this checker knows"),
     (r"\int x", r"cannot read the LaTeX command '\int'"),
+    (r"\frac{\partial (x - y)^2}{\partial s}", r"\partial is read in a fraction of two names"),
+    (r"(a) \sum_k x_k", "SymPy's LaTeX parser cannot read it"),
 ])
 def test_unreadable_formulas_say_why(mazur_w1, formula, words):
     with pytest.raises(FormulaError, match=re.escape(words)):
@@ -136,6 +138,8 @@ def test_unreadable_formulas_say_why(mazur_w1, formula, words):
      "sum_k (z_k - zhat_k)*z_k*(1 - z_k)*wb[j][k]*y_j"),
     (r"\sum_{i}\sum_{j}(\delta_j*w_{oj})*(1_{i=1}-out_{hi})", "sum_i sum_j delta_j*w_oj*(1[i=1] - out_hi)"),
     (r"\sum_k (z_k - \hat{z}_k)^2 + a - b + c", "sum_k (z_k - zhat_k)^2 + a - b + c"),
+    (r"\frac{1}{2} \sum_k (z_k - \hat{z}_k)^2", "1/2*sum_k (z_k - zhat_k)^2"),
+    (r"2(\theta(s_1^{(L)}) - y_n)(\theta^{\prime}(s_1^{(L)}))", "2*(theta(s_1_L) - y_n)*theta'(s_1_L)"),
 ])
 def test_latex_is_read_by_sympys_grammar_into_the_formula_tree(latex, plain):
     from chainrule.learn.expr import render

@@ -275,6 +275,9 @@ def _pretranslate(latex: str, names: _Names) -> str:
                 out.append(" " + names.placeholder("N", name) + " ")
                 pos = after
                 continue
+            if word == "partial":
+                raise _refuse(latex, r"\partial is read in a fraction of two names, as "
+                                     r"\frac{\partial E_{total}}{\partial w_1}")
             if word in _SYMPY_COMMANDS:
                 out.append(f" \\{word} ")
                 pos = end
@@ -340,7 +343,10 @@ def _explicit_products(text: str) -> str:
             last_closes = role in ("frac_den", "power", "group")
             pending = "frac" if frac_args else ""
             continue
-        if last_closes and _OPENS.match(token) and not (out and out[-1].startswith("F_")):
+        # Before \sum, juxtaposition stays: the grammar reads "2 \sum", "a \sum" and "\frac{1}{2} \sum"
+        # but no \sum to the right of \cdot.
+        if last_closes and _OPENS.match(token) and not (out and out[-1].startswith("F_")) and not (
+                token == r"\sum" and out[-1] != ")"):
             out.append(r"\cdot")
         if token in (r"\frac", r"\dfrac", r"\tfrac"):
             frac_args, pending = 2, "frac"
