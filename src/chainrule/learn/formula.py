@@ -296,7 +296,7 @@ def read_formula(formula: str, is_partial: Callable[[str, str], bool] | None = N
         raise FormulaError(f"expected a formula such as 'delta_o1*out_h1', got {formula!r}")
     if len(formula) > MAX_LENGTH:
         raise _refuse(formula, f"longer than {MAX_LENGTH} characters")
-    if "\\" in formula:  # LaTeX: read by SymPy's LaTeX grammar (chainrule.learn.latex), budgets first
+    if "\\" in formula or "^{" in formula:  # LaTeX: SymPy's LaTeX grammar (chainrule.learn.latex), budgets first
         from chainrule.learn.latex import read_latex
 
         tree = read_latex(formula, is_partial)

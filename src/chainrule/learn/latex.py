@@ -15,20 +15,26 @@ Order of work, every step bounded:
    ``out_{h1}`` would be o·u·t_{h1}, and ``w_{jk}^{(2)}`` would be a power), Leibniz
    fractions ``\frac{\partial A}{\partial B}`` (no ``\partial`` in the grammar), ``\sigma``
    and primes on functions (no ``\sigma``), ``\sum_j`` without bounds (the grammar needs
-   ``\sum_{j=1}^{n}``), the indicator ``1_{i=j}`` (Kronecker's ``\delta_{ij}`` is a name
-   here, read as the indicator by :mod:`chainrule.learn.judge`),
+   ``\sum_{j=1}^{n}``; each sum is put in braces, see :func:`_brace_sums`), ``\exp``,
+   ``\log``, ``\ln``, ``\tanh`` (the grammar leaves their argument's extent open, and the
+   readings of ``\exp \exp \exp x`` multiply: they are calls with parentheses here), the
+   indicator ``1_{i=j}`` (Kronecker's ``\delta_{ij}`` is a name here, read as the indicator
+   by :mod:`chainrule.learn.judge`),
    ``\left``/``\right`` (the grammar ignores them, but its lexer also reads ``\left`` as
    ``\le`` + ``ft``), and juxtaposition, made an explicit ``\cdot`` (the grammar cannot
    read a product of three juxtaposed factors such as ``(a) b (c)``).
-3. SymPy's parser (``LarkLaTeXParser(transform=False)``) reads the structure: sums,
-   differences, products, quotients, ``\frac``, powers, parentheses, ``\sum``, function
-   calls, ``\exp``, ``\log``, ``\ln``, ``\tanh``, ``\sqrt``. Its parse tree is converted
-   into :mod:`chainrule.learn.expr`'s tree by an explicit stack, never by recursion. SymPy
-   builds no expression: its transformer would evaluate (``9^{9^{9^{9}}}`` as an exact
-   integer, ``(x^L)^2`` as ``x^{2L}``), so the tree is taken before it.
+3. SymPy's LaTeX grammar (``sympy/parsing/latex/lark/grammar/latex.lark``) in a Lark Earley
+   parser reads the structure: sums, differences, products, quotients, ``\frac``, powers,
+   parentheses, ``\sum``, function calls, ``\sqrt``. Its parse tree is converted into
+   :mod:`chainrule.learn.expr`'s tree by an explicit stack, never by recursion. SymPy builds
+   no expression: its transformer would evaluate (``9^{9^{9^{9}}}`` as an exact integer,
+   ``(x^L)^2`` as ``x^{2L}``), so the tree is taken before it. Lark is asked for one reading
+   (``ambiguity="resolve"``), not for all of them as SymPy's ``LarkLaTeXParser`` does: with
+   20 nested calls those no longer fit in memory.
 
-Where SymPy's grammar is ambiguous (``\sum_j a b + c``: is ``+ c`` in the sum?), the
-reading a learner means is chosen: a sum's body is a product, never a sum of terms.
+SymPy's grammar leaves some extents open (``\sum_j a b + c``: is ``+ c`` in the sum?); the
+pre-translation closes them with braces, so one reading is left: a sum's body is a product, as
+in the plain formula language.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from chainrule.errors import FormulaError
@@ -45,14 +52,15 @@ from chainrule.learn.formula import MAX_DEPTH, _check_number, _children, tokeniz
 __all__ = ["MAX_LATEX_LENGTH", "read_latex"]
 
 #: Longest LaTeX accepted, in characters (a pasted equation of the learners' posts is under 400).
-MAX_LATEX_LENGTH = 2_000
+MAX_LATEX_LENGTH = 1_000
 
 _INSTALL = "reading LaTeX needs SymPy and lark: pip install 'chainrule[explain]'"
 # Greek letters a name may start with (\delta_j, \eta); \sigma and \theta with ( are functions.
 _GREEK = ("delta", "eta", "alpha", "theta", "sigma", "epsilon", "lambda", "mu", "phi")
 _CALLS = {"sigma": "sigma", "theta": "theta", "sigmoid": "sigmoid", "f": "f", "relu": "relu"}
 # Commands passed to SymPy's grammar as they are.
-_SYMPY_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "exp", "log", "ln", "tanh", "sqrt")
+_SYMPY_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "sqrt")
+_FUNCTION_COMMANDS = {"exp": "exp", "log": "log", "ln": "log", "tanh": "tanh"}
 _STYLE = ("mathrm", "mathbf", "mathit", "mathcal", "text", "operatorname", "boldsymbol", "textrm")
 _IGNORED = ("left", "right", "big", "Big", "bigg", "Bigg", "displaystyle", "limits", "nolimits",
             "quad", "qquad")
@@ -278,6 +286,12 @@ def _pretranslate(latex: str, names: _Names) -> str:
             if word == "partial":
                 raise _refuse(latex, r"\partial is read in a fraction of two names, as "
                                      r"\frac{\partial E_{total}}{\partial w_1}")
+            if word in _FUNCTION_COMMANDS:
+                if not text[_skip(text, end):].startswith("("):
+                    raise _refuse(latex, rf"write \{word} with its argument in parentheses, as \{word}(x)")
+                out.append(" " + names.placeholder("F", _FUNCTION_COMMANDS[word]) + " ")
+                pos = end
+                continue
             if word in _SYMPY_COMMANDS:
                 out.append(f" \\{word} ")
                 pos = end
@@ -307,6 +321,10 @@ def _pretranslate(latex: str, names: _Names) -> str:
     return "".join(out)
 
 
+_TOKENS = re.compile(r"[NPIF]_\{q[a-z]+\}|\\[A-Za-z]+|\d+(?:\.\d*)?|\S")
+_BOUNDS = 10  # _ { j = 1 } ^ { n } after \sum, as _pretranslate writes them
+
+
 _OPENS = re.compile(r"[NPIF]_\{q[a-z]+\}|\d|\(|\\frac|\\dfrac|\\tfrac|\\sum|\\exp|\\log|\\ln|\\tanh|\\sqrt")
 _CLOSES = re.compile(r"[NPI]_\{q[a-z]+\}$|\d$|\)$")
 
@@ -319,7 +337,7 @@ def _explicit_products(text: str) -> str:
     ``\frac``, ``\sum`` or a function. Braces of a ``\frac``, a ``\sqrt`` and a sum's
     bounds are never split.
     """
-    tokens = re.findall(r"[NPIF]_\{q[a-z]+\}|\\[A-Za-z]+|\d+(?:\.\d*)?|\S", text)
+    tokens = _TOKENS.findall(text)
     out: list[str] = []
     braces: list[str] = []  # what each open brace belongs to
     pending = ""  # the role of the next "{"
@@ -329,6 +347,8 @@ def _explicit_products(text: str) -> str:
     for token in tokens:
         if token == "{":
             role = pending or "group"
+            if role == "group" and last_closes:  # (a) {\sum ...}: a product with the braced sum
+                out.append(r"\cdot")
             if role == "frac" and frac_args:
                 frac_args -= 1
                 role = "frac_den" if frac_args == 0 else "frac_num"
@@ -340,14 +360,12 @@ def _explicit_products(text: str) -> str:
         if token == "}":
             role = braces.pop() if braces else "group"
             out.append(token)
-            last_closes = role in ("frac_den", "power", "group")
+            last_closes = role in ("frac_den", "power", "group", "sqrt")
             pending = "frac" if frac_args else ""
             continue
-        # Before \sum, juxtaposition stays: the grammar reads "2 \sum", "a \sum" and "\frac{1}{2} \sum"
-        # but no \sum to the right of \cdot.
-        if last_closes and _OPENS.match(token) and not (out and out[-1].startswith("F_")) and not (
-                token == r"\sum" and out[-1] != ")"):
+        if last_closes and _OPENS.match(token) and not (out and out[-1].startswith("F_")):
             out.append(r"\cdot")
+        frac_args, pending = 0, ""  # a brace group belongs only to the token just before it
         if token in (r"\frac", r"\dfrac", r"\tfrac"):
             frac_args, pending = 2, "frac"
         elif token == r"\sum":
@@ -366,50 +384,76 @@ def _explicit_products(text: str) -> str:
     return " ".join(out)
 
 
+def _brace_calls(text: str) -> str:
+    r"""Each call of a function's placeholder in braces, ``{F_{qa}(x)}``: F (x) can then be read only
+    as the call or as F times (x) over the same extent, and both are the call."""
+    tokens = _TOKENS.findall(text)
+    k = 0
+    while k < len(tokens):
+        if tokens[k].startswith("F_") and k + 1 < len(tokens) and tokens[k + 1] == "(":
+            depth = 0
+            for end in range(k + 1, len(tokens)):
+                depth += {"(": 1, ")": -1}.get(tokens[end], 0)
+                if depth == 0:
+                    break
+            tokens[k:end + 1] = ["{", *tokens[k:end + 1], "}"]
+            k += 1
+        k += 1
+    return " ".join(tokens)
+
+
+def _brace_sums(text: str) -> str:
+    r"""Each sum and its body in braces: ``{\sum_{j=1}^{n} {body}}``.
+
+    SymPy's grammar leaves open where a sum's body ends (``\sum_j a_j + b``: is ``+ b`` in
+    it?), and with many sums the readings multiply beyond any memory. The body is a
+    product, as in the plain formula language: it ends at a ``+``, ``-`` or ``=`` outside
+    parentheses, or where the group around the sum closes.
+    """
+    tokens = _TOKENS.findall(text)
+    k = 0
+    while k < len(tokens):
+        if tokens[k] != r"\sum":
+            k += 1
+            continue
+        start = k + 1 + _BOUNDS
+        depth, end = 0, len(tokens)
+        for pos in range(start, len(tokens)):
+            token = tokens[pos]
+            if token in "({[":
+                depth += 1
+            elif token in ")}]":
+                depth -= 1
+                if depth < 0:
+                    end = pos
+                    break
+            elif depth == 0 and token in "+-=" and pos > start:
+                end = pos
+                break
+        tokens[k:end] = ["{", *tokens[k:start], "{", *tokens[start:end], "}", "}"]
+        k += 2
+    return " ".join(tokens)
+
+
 # ------------------------------------------------------------------ SymPy's parser
 @lru_cache(maxsize=1)
 def _parser() -> Any:
+    """SymPy's LaTeX grammar in a Lark Earley parser that resolves ambiguity itself.
+
+    SymPy's own ``LarkLaTeXParser`` asks Lark for every reading (``ambiguity="explicit"``):
+    with 20 nested calls ``\\sigma(\\sigma(...))`` that tree no longer fits in memory. After
+    the pre-translation the only reading left open is ``F(x)``, a call or F times (x), and
+    both are a call here (F is a function's placeholder).
+    """
     try:
-        import lark  # noqa: F401
-        from sympy.parsing.latex.lark.latex_parser import LarkLaTeXParser
+        import lark
+        from sympy.parsing.latex.lark import latex_parser
     except ImportError:
         raise FormulaError(_INSTALL) from None
-    return LarkLaTeXParser(transform=False)
-
-
-def _penalty(tree: Any, functions: set[str]) -> int:
-    """How far a reading is from what a learner means (0: a sum's body a product, calls only of functions)."""
-    from lark import Token, Tree
-
-    score: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(tree, False)]
-    while stack:
-        node, done = stack.pop()
-        if not isinstance(node, Tree):
-            continue
-        if not done:
-            stack.append((node, True))
-            stack.extend((c, False) for c in node.children)
-            continue
-        kids = [score.get(id(c), 0) for c in node.children if isinstance(c, Tree)]
-        if node.data == "_ambig":
-            score[id(node)] = min(kids, default=0)
-            continue
-        own = 0
-        rule = str(node.data)
-        if rule in ("eq", "ne", "lt", "lte", "gt", "gte", "abs", "factorial", "sin", "tan", "cos"):
-            own += 100
-        if rule == "summation" and isinstance(node.children[-1], Tree) and node.children[-1].data in ("add", "sub"):
-            own += 10
-        if rule in ("mul", "div") and isinstance(node.children[0], Tree) and node.children[0].data == "summation":
-            own += 1
-        for child in node.children:
-            if isinstance(child, Token) and child.type.startswith("LATIN_SYMBOL"):
-                is_function = str(child) in functions
-                if is_function != (rule == "function_applied" and child is node.children[0]):
-                    own += 100
-        score[id(node)] = own + sum(kids)
-    return score.get(id(tree), 0)
+    grammar_dir = Path(latex_parser.__file__).parent / "grammar"
+    return lark.Lark((grammar_dir / "latex.lark").read_text(encoding="utf-8"), source_path=str(grammar_dir) + "/",
+                     parser="earley", start="latex_string", lexer="auto", ambiguity="resolve",
+                     propagate_positions=False, maybe_placeholders=False, keep_all_tokens=True)
 
 
 def _convert(tree: Any, names: _Names, latex: str, is_partial: Callable[[str, str], bool]) -> Expr:
@@ -442,19 +486,13 @@ def _convert(tree: Any, names: _Names, latex: str, is_partial: Callable[[str, st
             raise _refuse(latex, f"{name!r} is not one name")
         return tokens[0][1]
 
-    # pick the intended reading of every ambiguous node first
-    def choose(node: Any) -> Any:
-        while isinstance(node, Tree) and node.data == "_ambig":
-            node = min(node.children, key=lambda alt: _penalty(alt, names.functions))
-        return node
-
     done: dict[int, Expr] = {}
-    stack: list[tuple[Any, bool]] = [(choose(tree), False)]
+    stack: list[tuple[Any, bool]] = [(tree, False)]
     while stack:
         node, expanded = stack.pop()
         if isinstance(node, Token):
             continue
-        kids = [choose(c) for c in node.children]
+        kids = node.children
         if not expanded:
             stack.append((node, True))
             stack.extend((c, False) for c in kids if isinstance(c, Tree))
@@ -463,7 +501,7 @@ def _convert(tree: Any, names: _Names, latex: str, is_partial: Callable[[str, st
         values = [a for a in args if isinstance(a, Expr) or (isinstance(a, Token) and _is_value(a))]
         values = [leaf(a) if isinstance(a, Token) else a for a in values]
         done[id(node)] = _build(str(node.data), values, args, node, latex, names)
-    return done[id(choose(tree))]
+    return done[id(tree)]
 
 
 def _is_value(token: Any) -> bool:
@@ -484,6 +522,8 @@ def _build(rule: str, values: list[Expr], args: list[Any], node: Any, latex: str
             return values[0] if sign == 1 else Neg(values[0])
         left = values[0].terms if isinstance(values[0], Add) else ((1, values[0]),)  # a - b + c: one sum
         return Add((*left, (sign, values[1])))
+    if rule == "adjacent_expressions" and isinstance(args[0], Token) and str(args[0]) in names.functions:
+        return Call(str(names.table[str(args[0])]), (values[1],))  # F (x): the call, as braced by _brace_calls
     if rule in ("mul", "adjacent_expressions"):
         factors: list[Expr] = []
         for v in values:
@@ -504,6 +544,8 @@ def _build(rule: str, values: list[Expr], args: list[Any], node: Any, latex: str
         return Call(func, args_)
     if rule == "list_of_expressions":
         return values[0] if len(values) == 1 else _Args(tuple(values))
+    if rule == "square_root" and len(values) != 1:
+        raise _refuse(latex, r"write a square root as \sqrt{x}; other roots as powers, x^{1/3}")
     if rule in ("exponential", "tanh", "square_root"):
         return Call({"exponential": "exp", "square_root": "sqrt"}.get(rule, rule), (values[-1],))
     if rule == "log":
@@ -551,7 +593,7 @@ def read_latex(latex: str, is_partial: Callable[[str, str], bool] | None = None)
     check_budgets(latex)
     names = _Names()
     try:
-        text = _explicit_products(_pretranslate(_split_equation(latex), names))
+        text = _explicit_products(_brace_calls(_brace_sums(_pretranslate(_split_equation(latex), names))))
     except FormulaError:
         raise
     except (ValueError, IndexError):  # a group or parenthesis that never closes
@@ -560,7 +602,7 @@ def read_latex(latex: str, is_partial: Callable[[str, str], bool] | None = None)
     import lark
 
     try:
-        tree = parser.doparse(text)
+        tree = parser.parse(text)
     except lark.exceptions.UnexpectedInput:
         raise _refuse(latex, "SymPy's LaTeX parser cannot read it; check the operators, braces and "
                              "parentheses") from None
