@@ -1,4 +1,4 @@
-"""chainrule trace --steps N: progress on standard error for long runs, nothing for short ones."""
+"""chainrule trace --steps N: progress on a terminal's stderr for long runs, nothing for short ones or pipes."""
 
 from __future__ import annotations
 
@@ -11,14 +11,28 @@ from chainrule.examples import mazur
 from chainrule.learn import trace
 
 
-def test_a_long_trace_reports_each_quarter_on_stderr_and_a_short_one_nothing(capsys):
+def _terminal(monkeypatch) -> io.StringIO:
+    stream = io.StringIO()
+    stream.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", stream)
+    return stream
+
+
+def test_without_rich_a_long_trace_reports_each_quarter_and_a_short_one_nothing(monkeypatch, capsys):
+    stream = _terminal(monkeypatch)
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # no rich: lines instead of a bar
     assert main(["trace", "--example", "mazur", "--steps", str(PROGRESS_STEPS), "--format", "json"]) == 0
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
+    lines = stream.getvalue().strip().splitlines()
     assert [line.split(" (")[0] for line in lines] == [
         f"trace: round {PROGRESS_STEPS * q // 4:,} of {PROGRESS_STEPS:,}" for q in (1, 2, 3, 4)]
-    assert "progress" not in out and out.lstrip().startswith("{")  # stdout stays the result alone
+    assert capsys.readouterr().out.lstrip().startswith("{")  # stdout stays the result alone
+    stream.truncate(0)
     assert main(["trace", "--example", "mazur", "--steps", "50"]) == 0
+    assert stream.getvalue() == ""
+
+
+def test_nothing_into_a_pipe(capsys):
+    assert main(["trace", "--example", "mazur", "--steps", str(PROGRESS_STEPS), "--format", "json"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -31,10 +45,8 @@ def test_the_error_reported_is_the_traces_own():
     assert [e for _, _, e in seen] == list(run.errors[:-1])
 
 
-def test_on_a_terminal_a_rich_bar_on_stderr(monkeypatch):
-    stream = io.StringIO()
-    stream.isatty = lambda: True
-    monkeypatch.setattr(sys, "stderr", stream)
+def test_on_a_terminal_a_rich_bar(monkeypatch):
+    _terminal(monkeypatch)
     progress = _Progress(PROGRESS_STEPS)
     assert progress.bar is not None
     for r in range(1, PROGRESS_STEPS + 1):

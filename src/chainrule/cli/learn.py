@@ -113,9 +113,9 @@ def _print_text(result: Any) -> None:
 
 
 class _Progress:
-    """Rounds done, on standard error: a rich bar on a terminal, else a line at each quarter.
-
-    Nothing for fewer than :data:`PROGRESS_STEPS` rounds (a short trace is done at once).
+    """Rounds done, on standard error when it is a terminal: a rich bar, or without rich a line
+    at each quarter. Nothing for fewer than :data:`PROGRESS_STEPS` rounds (a short trace is done
+    at once), and nothing into a pipe or a log (a script reads the result alone).
     """
 
     def __init__(self, steps: int) -> None:
@@ -123,7 +123,8 @@ class _Progress:
         self.bar: Any = None
         self.task: Any = None
         self.marks = {max(1, steps * q // 4) for q in (1, 2, 3, 4)}
-        if steps >= PROGRESS_STEPS and sys.stderr.isatty():
+        self.on = steps >= PROGRESS_STEPS and sys.stderr.isatty()
+        if self.on:
             try:
                 from rich.console import Console
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -139,7 +140,7 @@ class _Progress:
         if self.bar is not None:
             if done % 100 == 0 or done == steps:
                 self.bar.update(self.task, completed=done, error=f"{error:.6g}")
-        elif steps >= PROGRESS_STEPS and done in self.marks:
+        elif self.on and done in self.marks:
             print(f"trace: round {done:,} of {steps:,} (E = {error:.6g})", file=sys.stderr, flush=True)
 
     def close(self) -> None:
