@@ -82,8 +82,11 @@ def _instantiate(text: str, values: Mapping[str, int], free: set[str]) -> str:
         if arithmetic:
             a, sign, b = arithmetic.groups()
             sup = str(int(a) + int(b) if sign == "+" else int(a) - int(b))
+        if latex:  # braces keep w_{1k}^{(2)} one name: in LaTeX w_1k is w_1 times k
+            return f"{match.group('base')}_{{{sub}}}^{{({sup})}}"
         return f"{match.group('base')}_{sub}^({sup})"
 
+    latex = "\\" in text
     return _NAME.sub(replace, text)
 
 
