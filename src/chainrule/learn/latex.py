@@ -471,6 +471,8 @@ def _convert(tree: Any, names: _Names, latex: str, is_partial: Callable[[str, st
             a, b = meaning[1:].split("/d", 1)
             a, b = (_name_token(x) for x in (a, b))
             return Sym(f"d{a}/d{b}") if is_partial(a, b) else Div(Sym("d" + a), Sym("d" + b))
+        if text.startswith("F_") and isinstance(meaning, str):
+            return Sym(meaning)  # a function's placeholder; its call is built by the rule around it
         if text.startswith("I_") and isinstance(meaning, str):
             i, j = meaning.split("=")
             return Indicator(i, j)
