@@ -118,7 +118,85 @@ def test_softmax_hidden_derivation_of_the_learner_is_zero_and_named():
     ("sum_q delta_q*w_{zz,q}", "cannot tell which neurons sum_q runs over"),
     ("g'(net_h1)", "not a derivative this checker knows"),
     (r"\int x", r"cannot read the LaTeX command '\int'"),
+    (r"\frac{\partial (x - y)^2}{\partial s}", r"\partial is read in a fraction of two names"),
+    (r"- - \delta_{o1}", "SymPy's LaTeX parser cannot read it"),
 ])
 def test_unreadable_formulas_say_why(mazur_w1, formula, words):
     with pytest.raises(FormulaError, match=re.escape(words)):
         mazur_w1.judge(formula)
+
+
+# ------------------------------------------------------------------ LaTeX, read by SymPy's LaTeX grammar
+@pytest.mark.parametrize("latex, plain", [
+    (r"\frac{\partial E_{total}}{\partial w_1}", "dE_total/dw_1"),
+    (r"\sum_j \delta_j w_{jk}", "sum_j delta_j*w_jk"),
+    (r"\sigma'(s_j^{(l)})", "sigma'(s_j_l)"),
+    (r"x_1^{(L)}", "x_1_L"),
+    (r"\left( \delta_{o1} w_5 + \delta_{o2} w_7 \right) out_{h1}", "(delta_o1*w_5 + delta_o2*w_7)*out_h1"),
+    (r"\theta^{\prime}(s_1^{(L)})", "theta'(s_1_L)"),
+    (r"\left(\sum_k (z_k - \hat{z}_k) z_k (1 - z_k) w_{jk}^b \right) y_j",
+     "sum_k (z_k - zhat_k)*z_k*(1 - z_k)*wb[j][k]*y_j"),
+    (r"\sum_{i}\sum_{j}(\delta_j*w_{oj})*(1_{i=1}-out_{hi})", "sum_i sum_j delta_j*w_oj*(1[i=1] - out_hi)"),
+    (r"\sum_k (z_k - \hat{z}_k)^2 + a - b + c", "sum_k (z_k - zhat_k)^2 + a - b + c"),
+    (r"\frac{1}{2} \sum_k (z_k - \hat{z}_k)^2", "1/2*sum_k (z_k - zhat_k)^2"),
+    (r"(a) \sum_k x_k \cdot y - \sum_j \sum_i z_{ij} + c", "a*sum_k x_k*y - sum_j sum_i z_ij + c"),
+    (r"2(\theta(s_1^{(L)}) - y_n)(\theta^{\prime}(s_1^{(L)}))", "2*(theta(s_1_L) - y_n)*theta'(s_1_L)"),
+])
+def test_latex_is_read_by_sympys_grammar_into_the_formula_tree(latex, plain):
+    from chainrule.learn.expr import render
+    from chainrule.learn.formula import read_formula
+
+    assert render(read_formula(latex, lambda a, b: True)) == plain
+
+
+def test_the_learners_latex_from_their_posts(mazur_w1, extended_w1):
+    """The LaTeX of the posts, pasted whole (lhs = rhs), judged for all weights and inputs."""
+    frac = r"\frac{{\partial {}}}{{\partial {}}}".format
+    assert extended_w1.judge(frac("E_{total}", "w_1") + " = " + frac("E_{j_1}", "w_1") + " + "
+                             + frac("E_{j_2}", "w_1")).holds == HOLDS
+    twice = extended_w1.judge(frac("Etotal", "w1") + " = " + frac("Eo1", "w1") + " + " + frac("Eo2", "w1")
+                              + " = (" + frac("Ej1", "w1") + " + " + frac("Ej2", "w1") + ") + ("
+                              + frac("Ej1", "w1") + " + " + frac("Ej2", "w1") + ")")
+    assert twice.mistake == "double_counted"
+    assert mazur_w1.judge(frac("E_{total}", "w_1")).mistake == "circular"
+    assert mazur_w1.judge(r"=\sum_{j}(\delta_{oj}*w_{h1,oj})*(out_{h1})*(1-out_{h1})*i1").holds == HOLDS
+    wrong = mazur_w1.judge(frac("L", "w_{1}") + "=" + frac("h_{1}", "w_{1}") + frac("w_{7}", "h_{1}")
+                           + frac("o_{2}", "w_{7}") + frac("L", "o_{2}") + "+" + frac("h_{1}", "w_{1}")
+                           + frac("w_{5}", "h_{1}") + frac("o_{1}", "w_{5}") + frac("L", "o_{1}"))
+    assert wrong.mistake == "parameter_as_function"
+    right = mazur_w1.judge(frac("h_{1}", "w_{1}") + frac("o_{2}", "h_{1}") + frac("L", "o_{2}") + "+"
+                           + frac("h_{1}", "w_{1}") + frac("o_{1}", "h_{1}") + frac("L", "o_{1}"))
+    assert right.holds == HOLDS
+
+
+def test_kronecker_delta_beside_the_indicator_and_bracket_indices_in_sums():
+    net, x, t = make_case([2, 3, 2], "softmax", "sigmoid", "unit", seed=4)
+    softmax = Checker(net, "w1", x, t)
+    for formula in ["sum_i sum_j delta_oj*w_{hi,oj}*out_hi*(delta_{i,1} - out_h1)*i1",
+                    "sum_i sum_j delta_oj*w_{hi,oj}*out_hi*(delta_i1 - out_h1)*i1",
+                    r"\sum_{i}\sum_{j}(\delta_{oj}*w_{hi,oj})*(out_{hi})*(\delta_{i1}-out_{h1})*i1"]:
+        assert softmax.judge(formula).holds == HOLDS, formula
+    assert softmax.judge("sum_i sum_j delta_oj*w_{hi,oj}*out_hi*(delta_i2 - out_h1)*i1").holds != HOLDS
+    from chainrule.learn import explain
+    from chainrule.learn.naming import lecture_aliases
+
+    net, x, t = make_case([3, 3, 2], "sigmoid", "sigmoid", "unit", seed=5)
+    xyz = Checker(net, "wa[0][0]", x, t, aliases=lecture_aliases(explain(net, "w1", x, t).names))
+    assert xyz.judge("sum_k z_k*(z_k - zhat_k)*(1 - z_k)*wb[0][k]*y1*(1 - y1)*x1").holds == HOLDS
+    assert xyz.judge(r"\left(\sum_k (z_k - \hat{z}_k) z_k (1 - z_k) w_{0k}^b \right) y_1 (1 - y_1) x_1").holds \
+        == HOLDS
+    assert xyz.judge("sum_k z_k*(z_k - zhat_k)*(1 - z_k)*wb[k][0]*y1*(1 - y1)*x1").mistake == "wrong_index"
+
+
+def test_latex_without_lark_names_the_extra(monkeypatch):
+    import sys
+
+    from chainrule.learn import latex
+
+    latex._parser.cache_clear()
+    monkeypatch.setitem(sys.modules, "lark", None)
+    try:
+        with pytest.raises(FormulaError, match=re.escape("pip install 'chainrule[explain]'")):
+            latex.read_latex(r"\frac{1}{2}")
+    finally:
+        latex._parser.cache_clear()

@@ -66,3 +66,12 @@ def test_the_command_line_checks_a_rule_for_every_neuron(capsys):
     broken = "(sum_k delta_k^(l+1)*w_jk^(l+1))*x_j^(l)*(1 - x_j^(l))"
     assert main(["check", "delta_j^(l)", broken, *flags, "--format", "json"]) == 1
     assert '"mistake": "activation_derivative"' in capsys.readouterr().out
+
+
+def test_the_delta_rule_pasted_as_latex_holds_and_a_broken_one_is_refuted():
+    net, x, t = _net(3)
+    latex = r"\left(\sum_k \delta_k^{(l+1)} w_{jk}^{(l+1)}\right) \theta'(s_j^{(l)})"
+    assert check_rule(net, "delta_j^(l)", latex, x, t, points=4).holds
+    assert check_rule(net, "dE/dw_ij^(l)", r"\delta_j^{(l)} x_i^{(l-1)}", x, t, points=4).holds
+    broken = check_rule(net, "delta_j^(l)", latex.replace(r"\theta'", r"\theta"), x, t, points=4)
+    assert not broken.holds and broken.counterexample is not None

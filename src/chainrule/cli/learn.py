@@ -19,6 +19,8 @@ from chainrule.cli.netspec import add_network_arguments, add_sample_arguments, n
 from chainrule.errors import ConfigError
 
 FORMATS = ("text", "markdown", "latex", "json")
+#: ``trace --steps`` from this many rounds on shows its progress on standard error.
+PROGRESS_STEPS = 2_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,6 +78,9 @@ def _common(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS)
     parser.add_argument("--bias", choices=("per_neuron", "shared"), default=None,
                         help="one bias per neuron (default) or one per layer (Mazur's b1, b2)")
     parser.add_argument("--format", choices=formats, default="text", help="output format (default text)")
+    parser.add_argument("--allow-mismatch", action="store_true",
+                        help="go on with a loss the output activation cannot feed (cross-entropy on outputs "
+                             "that are not probabilities), with a warning; refused otherwise, as in chainrule train")
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -107,13 +112,54 @@ def _print_text(result: Any) -> None:
         print(result.to_text())
 
 
+class _Progress:
+    """Rounds done, on standard error when it is a terminal: a rich bar, or without rich a line
+    at each quarter. Nothing for fewer than :data:`PROGRESS_STEPS` rounds (a short trace is done
+    at once), and nothing into a pipe or a log (a script reads the result alone).
+    """
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.bar: Any = None
+        self.task: Any = None
+        self.marks = {max(1, steps * q // 4) for q in (1, 2, 3, 4)}
+        self.on = steps >= PROGRESS_STEPS and sys.stderr.isatty()
+        if self.on:
+            try:
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            except ImportError:
+                return
+            self.bar = Progress(TextColumn("trace"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("E {task.fields[error]}"), TimeElapsedColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("trace", total=steps, error="-")
+            self.bar.start()
+
+    def __call__(self, done: int, steps: int, error: float) -> None:
+        if self.bar is not None:
+            if done % 100 == 0 or done == steps:
+                self.bar.update(self.task, completed=done, error=f"{error:.6g}")
+        elif self.on and done in self.marks:
+            print(f"trace: round {done:,} of {steps:,} (E = {error:.6g})", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def run_trace(args: argparse.Namespace) -> int:
     from chainrule.learn import trace
 
     net, x, target = _inputs(args)
     options, origin = _conventions(args)
-    result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
-                   summary=args.summary, digits=args.digits, aliases=_aliases(args), **options)
+    progress = _Progress(args.steps)
+    try:
+        result = trace(net, x, target, loss=args.loss, lr=args.lr, steps=args.steps, names=args.names,
+                       summary=args.summary, digits=args.digits, aliases=_aliases(args),
+                       allow_mismatch=args.allow_mismatch, progress=progress, **options)
+    finally:
+        progress.close()
     if args.format == "json":
         data = result.to_dict()
         data["convention_origin"] = origin
@@ -137,7 +183,7 @@ def run_explain(args: argparse.Namespace) -> int:
     net, x, target = _inputs(args)
     result = explain(net, args.wrt, x, target, loss=args.loss, names=args.names,
                      bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                     aliases=_aliases(args))
+                     aliases=_aliases(args), allow_mismatch=args.allow_mismatch)
     print({"markdown": result.to_markdown, "latex": result.to_latex}.get(args.format, result.to_text)())
     if args.through:
         print("\n" + result.through_text([n for n in args.through.split(",") if n.strip()]))
@@ -170,7 +216,7 @@ def run_check(args: argparse.Namespace) -> int:
 
         rule = check_rule(net, args.wrt, args.formula, x, target, loss=args.loss, aliases=aliases,
                           bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                          points=args.points)
+                          points=args.points, allow_mismatch=args.allow_mismatch)
         if args.format == "json":
             import json
 
@@ -183,7 +229,7 @@ def run_check(args: argparse.Namespace) -> int:
         return 0 if rule.holds else 1
     verdict = check(net, args.wrt, args.formula, x, target, loss=args.loss, names=args.names, aliases=aliases,
                     bias=args.bias or ("shared" if args.example == "mazur" else "per_neuron"), lr=args.lr,
-                    points=args.points)
+                    points=args.points, allow_mismatch=args.allow_mismatch)
     print({"json": verdict.to_json, "markdown": verdict.to_markdown, "latex": verdict.to_latex}.get(
         args.format, verdict.to_text)())
     return 0 if verdict.correct else 1

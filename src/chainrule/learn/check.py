@@ -197,10 +197,11 @@ class Checker:
 
     def __init__(self, net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
                  names: str = "auto", *, aliases: Mapping[str, str] | None = None, bias: str = "per_neuron",
-                 points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5) -> None:
+                 points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5, allow_mismatch: bool = False) -> None:
         self.spec = get_loss_spec(loss)
         wrt = _spelled(net, wrt, names, bias, aliases)
-        self.derivation = explain(net, wrt, x, target, self.spec, names, bias=bias, lr=lr)
+        self.derivation = explain(net, wrt, x, target, self.spec, names, bias=bias, lr=lr,
+                                  allow_mismatch=allow_mismatch)
         self.names = self.derivation.names
         self.lr = lr
         self.space = Space(net, x, target, self.spec, self.names, bias=bias, lr=lr, points=points, seed=seed)
@@ -292,7 +293,7 @@ class Checker:
 
 def check(net: Any, wrt: str, formula: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
           names: str = "auto", *, aliases: Mapping[str, str] | None = None, bias: str = "per_neuron",
-          points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5) -> Verdict:
+          points: int = DEFAULT_POINTS, seed: int = 0, lr: float = 0.5, allow_mismatch: bool = False) -> Verdict:
     """Judge a hand-derived formula for dE/d``wrt`` for all weights and inputs, and name its mistake.
 
     Parameters
@@ -317,6 +318,9 @@ def check(net: Any, wrt: str, formula: str, x: Any, target: Any, loss: str | Los
         Random points of the weight, input and target space where the formula must agree too.
     lr : float
         The learning rate eta that fills the updated weights ``w5_new`` (as in ``trace``).
+    allow_mismatch : bool
+        As for :func:`~chainrule.learn.trace`: a loss the output activation cannot feed is a
+        ConfigError (:func:`chainrule.losses.check_pair`), or with True a warning.
 
     Returns
     -------
@@ -338,5 +342,6 @@ def check(net: Any, wrt: str, formula: str, x: Any, target: Any, loss: str | Los
     >>> check(net, "w1", "delta_h1*i2", x, target).mistake
     'other_quantity'
     """
-    checker = Checker(net, wrt, x, target, loss, names, aliases=aliases, bias=bias, points=points, seed=seed, lr=lr)
+    checker = Checker(net, wrt, x, target, loss, names, aliases=aliases, bias=bias, points=points, seed=seed, lr=lr,
+                      allow_mismatch=allow_mismatch)
     return checker.judge(formula)

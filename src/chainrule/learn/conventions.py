@@ -32,7 +32,8 @@ from chainrule.errors import ConfigError
 from chainrule.losses import LOSS_DEFS, LossDef
 from chainrule.tensor import Tensor
 
-__all__ = ["Convention", "LossSpec", "LOSS_SPECS", "get_loss_spec", "PRESETS", "UPDATES", "BIASES"]
+__all__ = ["Convention", "LossSpec", "LOSS_SPECS", "get_loss_spec", "checked_loss_spec", "PRESETS", "UPDATES",
+           "BIASES"]
 
 UPDATES = ("simultaneous", "sequential")
 BIASES = ("per_neuron", "shared")
@@ -113,6 +114,19 @@ def get_loss_spec(loss: str | LossSpec) -> LossSpec:
     except (KeyError, TypeError):
         raise ConfigError(f"the learner tools follow the losses {', '.join(LOSS_SPECS)}; got {loss!r} "
                           "(a loss on logits belongs to a softmax or sigmoid output layer here)") from None
+
+
+def checked_loss_spec(loss: str | LossSpec, output: str, allow_mismatch: bool = False) -> LossSpec:
+    """The :class:`LossSpec` of ``loss``, refused when the output activation ``output`` cannot feed it.
+
+    The refusal is :func:`chainrule.losses.check_pair`'s, the one table and message that
+    ``chainrule.fit`` uses: cross-entropy needs probabilities (a softmax or sigmoid output),
+    else the learner tools would print ``log(0)`` or ``log(-0.10)`` as a step's numbers.
+    With ``allow_mismatch=True`` the pair passes with a RuntimeWarning.
+    """
+    spec = get_loss_spec(loss)
+    losses.check_pair(output, spec.base, allow_mismatch)
+    return spec
 
 
 #: Named sets of options for :func:`~chainrule.learn.trace` and :func:`~chainrule.learn.gradient_descent`.

@@ -21,7 +21,7 @@ import numpy as np
 
 from chainrule import functional as F
 from chainrule.errors import ConfigError
-from chainrule.learn.conventions import Convention, LossSpec, get_loss_spec
+from chainrule.learn.conventions import Convention, LossSpec, checked_loss_spec
 from chainrule.learn.network import Layer, Network, as_sample, observe, read_network
 from chainrule.tensor import Tensor, no_grad
 
@@ -174,7 +174,7 @@ def check_shared_biases(network: Network, convention: Convention) -> None:
 
 def gradient_descent(net: Any, x: Any, target: Any, steps: int = 1, lr: float = 0.5, *,
                      update: str = "simultaneous", update_biases: bool = True, bias: str = "per_neuron",
-                     loss: str | LossSpec = "half_squared_error") -> Descent:
+                     loss: str | LossSpec = "half_squared_error", allow_mismatch: bool = False) -> Descent:
     """Train ``net`` in place by full-batch gradient descent under explicit conventions.
 
     Parameters
@@ -197,6 +197,10 @@ def gradient_descent(net: Any, x: Any, target: Any, steps: int = 1, lr: float = 
     loss : str
         "half_squared_error", "squared_error", "mse", "half_mse" (scikit-learn),
         "cross_entropy" or "binary_cross_entropy"; E is averaged over the batch.
+    allow_mismatch : bool
+        Go on with an output activation and a loss that do not belong together (cross-entropy
+        on outputs that are not probabilities), with a warning instead of the ConfigError of
+        :func:`chainrule.losses.check_pair`, the same refusal as ``chainrule.fit``'s.
 
     Returns
     -------
@@ -217,8 +221,8 @@ def gradient_descent(net: Any, x: Any, target: Any, steps: int = 1, lr: float = 
     if not np.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
     convention = Convention(update, update_biases, bias)
-    spec = get_loss_spec(loss)
     network = read_network(net)
+    spec = checked_loss_spec(loss, network.activations[-1], allow_mismatch)
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=False)
     errors = np.empty(int(steps) + 1)

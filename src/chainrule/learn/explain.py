@@ -27,7 +27,7 @@ import numpy as np
 from chainrule.errors import ConfigError
 from chainrule.learn import expr as ex
 from chainrule.learn import render
-from chainrule.learn.conventions import Convention, LossSpec, get_loss_spec
+from chainrule.learn.conventions import Convention, LossSpec, checked_loss_spec
 from chainrule.learn.descent import check_shared_biases, evaluate, take_step
 from chainrule.learn.lines import Line, LineMaker, Section
 from chainrule.learn.naming import Entry, Names
@@ -372,7 +372,7 @@ def _finite_difference(network: Network, x: np.ndarray, target: np.ndarray, loss
 
 def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "half_squared_error",
             names: str = "auto", *, bias: str = "per_neuron", digits: int = 9, lr: float = 0.5,
-            aliases: Mapping[str, str] | None = None) -> Derivation:
+            aliases: Mapping[str, str] | None = None, allow_mismatch: bool = False) -> Derivation:
     """Derive dE/d``wrt`` for one sample: path sum, delta form, backprop and finite differences.
 
     Parameters
@@ -392,6 +392,10 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
         The learning rate eta of the updated values (w5+), the same default as ``trace``.
     aliases : dict, optional
         The learner's own names, shown in the output (``{"y": "target_o1"}``).
+    allow_mismatch : bool
+        Go on with an output activation and a loss that do not belong together (cross-entropy
+        on outputs that are not probabilities), with a warning instead of the ConfigError of
+        :func:`chainrule.losses.check_pair`, the same refusal as ``chainrule.fit``'s.
 
     Returns
     -------
@@ -407,9 +411,9 @@ def explain(net: Any, wrt: str, x: Any, target: Any, loss: str | LossSpec = "hal
     >>> round(d.backprop, 9)
     0.000438568
     """
-    spec = get_loss_spec(loss)
     convention = Convention("simultaneous", False, bias)
     network = read_network(copy.deepcopy(net))
+    spec = checked_loss_spec(loss, network.activations[-1], allow_mismatch)
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=True)
     scheme = Names(network.sizes, names, convention.bias, network.has_bias)

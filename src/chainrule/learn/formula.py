@@ -6,7 +6,8 @@ A formula is written as on paper or pasted from a post:
     dE/dout_h1 * dout_h1/dnet_h1 * dnet_h1/dw1        (Leibniz partials, also with ∂)
     sigma'(net_h1), tanh'(s_1^(2)), theta'(s_j^(l))   (activation derivatives as functions)
     sum_k delta_ok*w_{h1,ok},  sum(delta_k^(2)*w_1k^(2), k),  1_{i=j}
-    \\frac{\\partial E_{total}}{\\partial w_1}, \\sum_j \\delta_j w_{jk}, \\left( ... \\right)   (LaTeX)
+    \\frac{\\partial E_{total}}{\\partial w_1}, \\sum_j \\delta_j w_{jk}, \\left( ... \\right)   (LaTeX, read by
+    SymPy's LaTeX grammar in :mod:`chainrule.learn.latex`)
 
 Every input has a budget checked before any work: at most :data:`MAX_LENGTH`
 characters, :data:`MAX_DEPTH` levels of nesting (parentheses, unary minus, powers) and
@@ -33,7 +34,6 @@ from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
 
 __all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_DIGITS", "MAX_SUMS", "FUNCTIONS", "read_formula",
-           "latex_to_text",
            "constant_value", "plain", "count_nodes"]
 
 #: Longest formula accepted, in characters (a 6-deep path sum written out fits easily).
@@ -71,98 +71,12 @@ def _refuse(formula: str, why: str) -> FormulaError:
     return FormulaError(f"formula {shown!r}: {why}")
 
 
-# ------------------------------------------------------------------ LaTeX
-_LATEX_WORDS = {r"\partial": "d", r"\cdot": "*", r"\times": "*", r"\sigma": "sigma", r"\theta": "theta",
-                r"\delta": "delta", r"\eta": "eta", r"\alpha": "alpha", r"\sum": "sum", r"\exp": "exp",
-                r"\log": "log", r"\ln": "log", r"\tanh": "tanh", r"\prime": "'", r"\left": "", r"\right": "",
-                r"\Sigma": "sum", r"\mathcal": "", r"\big": "", r"\Big": ""}
-_LATEX_SPACES = (r"\,", r"\;", r"\!", r"\quad", r"\qquad", r"\ ", "&", "$")
-
-
-def _group(text: str, start: int) -> tuple[str, int]:
-    """The brace group opening at ``text[start]`` (or one character) and the position after it."""
-    if start >= len(text):
-        return "", start
-    if text[start] != "{":
-        return text[start], start + 1
-    depth = 0
-    for pos in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[pos], 0)
-        if depth == 0:
-            return text[start + 1:pos], pos + 1
-    raise FormulaError(f"cannot read the LaTeX {text!r}: a brace is not closed")
-
-
-def latex_to_text(latex: str) -> str:
-    r"""LaTeX as pasted from a post -> the formula language (no LaTeX engine, no ``eval``).
-
-    ``\frac{a}{b}`` -> ``((a)/(b))``, ``\partial`` -> ``d``, ``E_{total}`` -> ``E_total``,
-    ``x_1^{(L)}`` -> ``x_1^(L)``, ``\sum_j`` -> ``sum_j``, ``\sigma'`` -> ``sigma'``,
-    ``\left( \right)`` -> ``( )``. Runs in one pass per construct, each bounded by the length.
-    """
-    text = latex
-    for space in _LATEX_SPACES:
-        text = text.replace(space, " ")
-    text = re.sub(r"\\partial(?![A-Za-z])\s*", "d", text)
-    text = re.sub(r"\^\s*\{?\s*\\prime\s*\}?", "'", text)
-    text = re.sub(r"(?:\\mathrm\{e\}|\be)\s*\(\s*\\mathbf\{w\}\s*\)", "e", text)
-    for word in sorted(_LATEX_WORDS, key=len, reverse=True):
-        text = re.sub(re.escape(word) + r"(?![A-Za-z])", lambda _m, w=word: _LATEX_WORDS[w], text)
-    text = re.sub(r"\\(?:mathrm|mathbf|text|operatorname|boldsymbol|mathit)\s*", "", text)
-    out: list[str] = []
-    pos = 0
-    while pos < len(text):
-        if text.startswith(r"\frac", pos) or text.startswith(r"\dfrac", pos):
-            pos = text.index("frac", pos) + 4
-            while pos < len(text) and text[pos] == " ":
-                pos += 1
-            num, pos = _group(text, pos)
-            while pos < len(text) and text[pos] == " ":
-                pos += 1
-            den, pos = _group(text, pos)
-            num, den = latex_to_text(num).strip(), latex_to_text(den).strip()
-            if re.fullmatch(r"d[\w{},^()]+", num) and re.fullmatch(r"d[\w{},^()]+", den):
-                out.append(f" {num}/{den} ")  # a Leibniz partial, read as one factor
-            else:
-                out.append(f"(({num})/({den}))")
-            continue
-        char = text[pos]
-        if char == "\\":
-            word = re.match(r"\\[A-Za-z]+", text[pos:])
-            raise FormulaError(f"cannot read the LaTeX command '{word.group() if word else char}'; "
-                               r"write \frac, \partial, \sum, \sigma, \theta, \delta, \cdot, \left, \right")
-        if char in "_^" and pos + 1 < len(text) and text[pos + 1] == "{":
-            inner, end = _group(text, pos + 1)
-            inner = latex_to_text(inner).replace(" ", "")
-            if char == "^":
-                out.append(f"^({inner})" if not inner.startswith("(") else f"^{inner}")
-            elif "=" in inner and text[max(0, pos - 1)] == "1":
-                out.append("_{" + inner + "}")  # the indicator 1_{i=j}
-            elif "," in inner:
-                out.append("_{" + inner + "}")
-            else:
-                out.append("_" + inner.replace("_", ""))
-            pos = end
-            continue
-        if char in "{}":
-            out.append("(" if char == "{" else ")")
-        else:
-            out.append(char)
-        pos += 1
-    result = "".join(out)
-    # a sum's bounds: sum_j^(n) or sum_j=1^n  -> sum_j
-    result = re.sub(r"sum\s*_\(?([a-z])\s*(?:=\s*\w+)?\)?(?:\^\(?\w+\)?)?", r"sum_\1 ", result)
-    return re.sub(r"sum\s+_", "sum_", result)
-
-
 # ------------------------------------------------------------------ tokens
 def _normalise(formula: str) -> str:
     text = formula
     for a, b in (("·", "*"), ("×", "*"), ("−", "-"), ("∂", "d"), ("σ", "sigma"), ("θ", "theta"),
                  ("δ", "delta"), ("η", "eta"), ("Σ", "sum"), ("’", "'"), ("′", "'")):
         text = text.replace(a, b)
-    if "\\" in text:
-        text = latex_to_text(text)
     return text
 
 
@@ -382,6 +296,13 @@ def read_formula(formula: str, is_partial: Callable[[str, str], bool] | None = N
         raise FormulaError(f"expected a formula such as 'delta_o1*out_h1', got {formula!r}")
     if len(formula) > MAX_LENGTH:
         raise _refuse(formula, f"longer than {MAX_LENGTH} characters")
+    if "\\" in formula or "^{" in formula:  # LaTeX: SymPy's LaTeX grammar (chainrule.learn.latex), budgets first
+        from chainrule.learn.latex import read_latex
+
+        tree = read_latex(formula, is_partial)
+        if count_nodes(tree) > MAX_NODES:
+            raise _refuse(formula, f"more than {MAX_NODES} terms and factors")
+        return _checked(formula, tree)
     text = re.sub(r"1_\{(\w+)=(\w+)\}", r"1[\1=\2]", formula)
     if "=" in text.replace("1[", "").split("]")[-1] or re.search(r"(?<![\[\w])=", text):
         parts = re.split(r"(?<![\[\w])=|(?<=[\s)}])=", text)
@@ -396,6 +317,11 @@ def read_formula(formula: str, is_partial: Callable[[str, str], bool] | None = N
     if parser.peek() is not None:
         raise FormulaError(f"cannot read formula {formula!r}: it is not a complete expression "
                            f"(unexpected {parser.peek()[1]!r})")
+    return _checked(formula, tree)
+
+
+def _checked(formula: str, tree: Expr) -> Expr:
+    """Constants within floating point and at most MAX_SUMS nested sums."""
     _refuse_constants(formula, tree)
     stack = [(tree, 0)]
     while stack:

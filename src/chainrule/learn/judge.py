@@ -204,6 +204,9 @@ def _substitute(name: str, env: Mapping[str, str]) -> str:
     parts = name.split("/d") if name.startswith("d") and "/d" in name else [name]
     out = []
     for part in parts:
+        # bracket indices count from 0 as in Python (the lecture notes' wb[j][k]); a sum's k counts from 1
+        part = re.sub(r"\[([a-z])\]", lambda m: f"[{int(env[m.group(1)]) - 1}]"
+                      if env.get(m.group(1), "").isdigit() else m.group(), part)
         head, sep, tail = part.partition("_")
         if not sep and len(part) == 1 and part in env:
             out.append(env[part])
@@ -256,11 +259,38 @@ def _inner_indices(e: Expr) -> set[str]:
     return found
 
 
+_KRONECKER = re.compile(r"delta_\{?([a-z0-9]),?([a-z0-9])\}?")
+
+
+def kronecker(resolver: Resolver, name: str) -> tuple[str, str] | None:
+    """Kronecker's ``delta_ij`` (also ``delta_{i,j}``, ``delta_i1``) as the indicator 1_{i=j}, or None.
+
+    A name is Kronecker's delta only when no neuron's delta is meant: with its index letters
+    set to any neuron (``delta_jk`` is neuron k of layer j in Mazur's extended names), it
+    names no quantity.
+    """
+    cache = resolver.__dict__.setdefault("_kronecker", {})
+    if name in cache:
+        return cache[name]
+    match = _KRONECKER.fullmatch(name)
+    pair = None
+    if match and match.group(1) != match.group(2) and any(c in "ijklmn" for c in match.groups()):
+        letters = sorted({c for c in match.groups() if c in "ijklmn"})
+        fillers = ["1"] + [resolver.names.neuron(layer, 0) for layer in range(1, resolver.names.L + 1)]
+        subsets = [letters[:k] + letters[k + 1:] for k in range(len(letters))] + [letters] if len(letters) > 1 \
+            else [letters]
+        if not any(resolver.resolvable(name, dict(zip(subset, combo)))
+                   for subset in subsets for combo in itertools.product(fillers, repeat=len(subset))):
+            pair = (match.group(1), match.group(2))
+    cache[name] = pair
+    return pair
+
+
 def _sum_range(resolver: Resolver, index: str, body: Expr, env: Mapping[str, str]) -> list[str]:
     """The values ``index`` takes: numbers or labels of the largest layer for which every name resolves."""
     names = resolver.names
-    written = [n for n in _letters(body) if index in n.partition("_")[2] or n == index
-               or ("/d" in n and index in n)]
+    written = [n for n in _letters(body) if (index in n.partition("_")[2] or n == index
+               or ("/d" in n and index in n) or f"[{index}]" in n) and kronecker(resolver, n) is None]
     inner = sorted(_inner_indices(body) - set(env) - {index})
     fillers = ["1"] + [names.neuron(layer, 0) for layer in range(1, names.L + 1)]
 
@@ -299,6 +329,9 @@ def _eval(e: Expr, resolver: Resolver, env: dict[str, str]) -> np.ndarray | floa
     if isinstance(e, Num):
         return e.value
     if isinstance(e, Sym):
+        pair = kronecker(resolver, e.name)
+        if pair is not None:
+            return 1.0 if env.get(pair[0], pair[0]) == env.get(pair[1], pair[1]) else 0.0
         return resolver.value(resolver.resolve(e.name, env))
     if isinstance(e, Indicator):
         a, b = env.get(e.i, e.i), env.get(e.j, e.j)

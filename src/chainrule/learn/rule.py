@@ -22,7 +22,7 @@ from typing import Any
 
 from chainrule.errors import ConfigError, FormulaError
 from chainrule.learn.check import Checker, Verdict
-from chainrule.learn.conventions import LossSpec
+from chainrule.learn.conventions import LossSpec, checked_loss_spec
 from chainrule.learn.naming import Names
 from chainrule.learn.network import read_network
 
@@ -82,14 +82,18 @@ def _instantiate(text: str, values: Mapping[str, int], free: set[str]) -> str:
         if arithmetic:
             a, sign, b = arithmetic.groups()
             sup = str(int(a) + int(b) if sign == "+" else int(a) - int(b))
+        if latex:  # braces keep w_{1k}^{(2)} one name: in LaTeX w_1k is w_1 times k
+            return f"{match.group('base')}_{{{sub}}}^{{({sup})}}"
         return f"{match.group('base')}_{sub}^({sup})"
 
+    latex = "\\" in text
     return _NAME.sub(replace, text)
 
 
 def check_rule(net: Any, quantity: str, formula: str, x: Any, target: Any,
                loss: str | LossSpec = "half_squared_error", *, bias: str = "per_neuron",
-               aliases: Mapping[str, str] | None = None, points: int = 8, lr: float = 0.5) -> RuleVerdict:
+               aliases: Mapping[str, str] | None = None, points: int = 8, lr: float = 0.5,
+               allow_mismatch: bool = False) -> RuleVerdict:
     """Check ``quantity = formula`` for every layer l and neuron j (and input i) it applies to.
 
     Parameters
@@ -115,6 +119,7 @@ def check_rule(net: Any, quantity: str, formula: str, x: Any, target: Any,
     (True, 6, [1, 2])
     """
     network = read_network(net)
+    checked_loss_spec(loss, network.activations[-1], allow_mismatch)  # once, before any neuron
     sizes = network.sizes
     lhs = quantity.replace("de/d", "dE/d").replace("∂", "d")
     wrt_text = lhs[4:] if lhs.startswith("dE/d") else lhs
@@ -145,7 +150,7 @@ def check_rule(net: Any, quantity: str, formula: str, x: Any, target: Any,
             try:
                 names.find(_instantiate_ascii(here_q))
                 verdict = Checker(net, here_q, x, target, loss, "layer", bias=bias, aliases=aliases,
-                                  points=points, lr=lr).judge(here_f)
+                                  points=points, lr=lr, allow_mismatch=True).judge(here_f)
             except FormulaError as error:
                 result.unreadable.append((here_q, str(error).split("; names available")[0]))
                 result.layers.append(layer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from chainrule.errors import ConfigError
 from chainrule.learn import render
-from chainrule.learn.conventions import Convention, LossSpec, get_loss_spec
+from chainrule.learn.conventions import Convention, LossSpec, checked_loss_spec
 from chainrule.learn.descent import Descent, check_shared_biases, evaluate, gradient_descent, take_step
 from chainrule.learn.expr import format_number
 from chainrule.learn.lines import LineMaker, Section, output_values
@@ -264,7 +264,8 @@ def _summary_rounds(steps: int) -> list[int]:
 def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_error", lr: float = 0.5,
           steps: int = 1, names: str = "auto", *, update: str = "simultaneous", update_biases: bool = True,
           bias: str = "per_neuron", summary: bool | None = None, digits: int = 9,
-          aliases: Mapping[str, str] | None = None) -> Trace:
+          aliases: Mapping[str, str] | None = None, allow_mismatch: bool = False,
+          progress: Callable[[int, int, float], None] | None = None) -> Trace:
     """Trace gradient descent on one sample, every number with its formula.
 
     The network itself is not changed: the steps run on a copy.
@@ -297,6 +298,13 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     aliases : dict, optional
         The learner's own names, shown in every line (``{"y": "target_o1", "z1": "out_o1"}``);
         an alias that is also another quantity's name wins, and the header says so.
+    allow_mismatch : bool
+        Go on with an output activation and a loss that do not belong together (cross-entropy
+        on outputs that are not probabilities), with a warning instead of the ConfigError of
+        :func:`chainrule.losses.check_pair`, the same refusal as ``chainrule.fit``'s.
+    progress : callable, optional
+        Called after every round as ``progress(round, steps, E)`` (E before that round's
+        update); the command line shows it on standard error for long runs.
 
     Returns
     -------
@@ -318,8 +326,8 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
     steps = int(steps)
     convention = Convention(update, update_biases, bias)
-    spec = get_loss_spec(loss)
     original = read_network(net)
+    spec = checked_loss_spec(loss, original.activations[-1], allow_mismatch)
     network = read_network(copy.deepcopy(net))
     check_shared_biases(network, convention)
     x, target = as_sample(network, x, target, one=True)
@@ -332,6 +340,8 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     for r in range(1, steps + 1):
         record = take_step(network, x, target, spec, lr, convention, after=r in detail)
         errors[r - 1] = record.error
+        if progress is not None:
+            progress(r, steps, float(record.error))
         if r in detail:
             maker = LineMaker(network, scheme, record, spec, lr, convention)
             rounds.append(Round(r, maker.sections(), maker.values()))
@@ -340,7 +350,8 @@ def trace(net: Any, x: Any, target: Any, loss: str | LossSpec = "half_squared_er
     if summary and len(network.layers) > 1:
         other = "sequential" if convention.update == "simultaneous" else "simultaneous"
         comparison = gradient_descent(copy.deepcopy(original.module), x, target, steps, lr, update=other,
-                                      update_biases=convention.update_biases, bias=convention.bias, loss=spec)
+                                      update_biases=convention.update_biases, bias=convention.bias, loss=spec,
+                                      allow_mismatch=allow_mismatch)
     result = Trace(scheme, network.sizes, network.activations, spec, float(lr), convention, rounds, errors, output,
                    summary, comparison, is_mazur(net), digits, _summary_rounds(steps) if summary else [])
     result.notes = [f"your names: {', '.join(f'{a} = {q}' for a, q in (aliases or {}).items())}"] if aliases else []
