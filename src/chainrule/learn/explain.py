@@ -94,7 +94,7 @@ class Derivation:
 
     def sections(self) -> list[Section]:
         agree = "agree" if self.agree else "DISAGREE"
-        checks = (Line(self.target, (), self.backprop, "backprop (the engine's backward)"),
+        checks = (Line(self.target, (), self.backprop, "backprop: the engine's backward pass"),
                   Line(self.target, (), self.numeric, f"central finite difference; {agree}"))
         paths = "the only path" if len(self.paths) == 1 else f"the {len(self.paths)} paths"
         return [Section(f"(a) chain rule: a sum over {paths} from E back to {self.names.text(self.wrt)}",
