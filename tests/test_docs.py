@@ -1,0 +1,248 @@
+"""Run the examples the user documentation shows, so the docs cannot drift from the code.
+
+Sources: README.md (all of it except its "For learners" section, which has its own tests) and
+docs/*.md except docs/learn.md. Two kinds of example are run:
+
+* every fenced ``python`` block, executed in a fresh namespace in a temporary directory;
+* every ``bash`` block of ``chainrule ...`` commands that is followed by a plain fenced block of
+  printed output: the commands are run (``python -m chainrule``) and their output compared line
+  by line with the one shown, timing figures (seconds) masked on both sides.
+
+A block preceded by ``<!-- skip: REASON -->`` is not run; the reason says why (real MNIST not
+present, a GPU, ...). Blocks needing real data under ``../shared/data`` say so with
+``<!-- needs: mnist -->`` and run when that directory holds the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+LEARNER_SECTION = "## For learners"
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARKER = re.compile(r"^<!--\s*(skip|needs|continues)(?::\s*(.*?))?\s*-->\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of a Markdown file: its language, text and first line number (1-based)."""
+
+    path: Path
+    line: int
+    lang: str
+    text: str
+    marker: tuple[str, str] | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def _user_lines(path: Path) -> list[tuple[int, str]]:
+    """The file's (line number, line) pairs, without README's learner section."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[tuple[int, str]] = []
+    skipping = False
+    for number, line in enumerate(lines, 1):
+        if line.startswith("## "):
+            skipping = path.name == "README.md" and line.strip() == LEARNER_SECTION
+        if not skipping:
+            out.append((number, line))
+    return out
+
+
+def blocks(path: Path) -> list[Block]:
+    """Every fenced block of `path` (README without its learner section), in order."""
+    found: list[Block] = []
+    lines = _user_lines(path)
+    i = 0
+    marker: tuple[str, str] | None = None
+    while i < len(lines):
+        number, line = lines[i]
+        m = MARKER.match(line)
+        if m:
+            marker = (m.group(1), m.group(2) or "")
+            i += 1
+            continue
+        f = FENCE.match(line)
+        if f:
+            body: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i][1].startswith("```"):
+                body.append(lines[i][1])
+                i += 1
+            found.append(Block(path, number, f.group(1), "\n".join(body) + "\n", marker))
+            marker = None
+        elif line.strip():
+            marker = None
+        i += 1
+    return found
+
+
+DOCS = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "learn.md")
+ALL_BLOCKS = [b for p in DOCS for b in blocks(p)]
+
+
+def _command_examples() -> list[tuple[Block, Block]]:
+    """(bash block of chainrule commands, plain block of their output) pairs."""
+    pairs = []
+    for before, after in zip(ALL_BLOCKS, ALL_BLOCKS[1:], strict=False):
+        if (
+            before.lang == "bash"
+            and after.lang == ""
+            and after.path == before.path
+            and any(c.startswith("chainrule ") for c in _commands(before))
+        ):
+            pairs.append((before, after))
+    return pairs
+
+
+def _commands(block: Block) -> list[str]:
+    return [ln.split("  #")[0].strip() for ln in block.text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _check_marker(block: Block) -> None:
+    if block.marker is None:
+        return
+    kind, reason = block.marker
+    if kind == "skip":
+        pytest.skip(reason)
+    if kind == "needs" and not (SHARED_DATA / reason).exists():
+        pytest.skip(f"needs {SHARED_DATA / reason}")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env["MPLBACKEND"] = "Agg"
+    env["COLUMNS"] = "200"
+    return env
+
+
+PYTHON_BLOCKS = [b for b in ALL_BLOCKS if b.lang == "python"]
+_NAMESPACES: dict[str, tuple[dict, str]] = {}
+
+
+def _previous_python(block: Block) -> Block:
+    same = [b for b in PYTHON_BLOCKS if b.path == block.path and b.line < block.line]
+    assert same, f"{block.id}: marked 'continues' but no Python block comes before it"
+    return same[-1]
+
+
+def _run_python(block: Block) -> tuple[dict, str]:
+    """Run `block` (after the blocks it continues) and return its namespace and what it printed."""
+    if block.id in _NAMESPACES:
+        return _NAMESPACES[block.id]
+    namespace: dict = {"__name__": "__docs__"}
+    if block.marker is not None and block.marker[0] == "continues":
+        namespace = dict(_run_python(_previous_python(block))[0])
+    buffer = io.StringIO()
+    code = compile(block.text, block.id, "exec")
+    try:  # NumPy's default error handling, as a user has it, not the suite's strict one
+        user_numerics = np.errstate(divide="warn", over="warn", invalid="warn", under="ignore")
+        with contextlib.redirect_stdout(buffer), user_numerics:
+            exec(code, namespace)  # noqa: S102 - the documentation's own example
+    except Exception as error:  # noqa: BLE001 - an example may show the error it raises
+        kind = type(error)
+        buffer.write(f"{kind.__module__}.{kind.__qualname__}: {error}\n")
+        _NAMESPACES[block.id] = (namespace, buffer.getvalue())
+        raise
+    _NAMESPACES[block.id] = (namespace, buffer.getvalue())
+    return _NAMESPACES[block.id]
+
+
+def _shown_output(block: Block) -> Block | None:
+    """The plain fenced block right after `block` in the same file: the output the docs show."""
+    index = ALL_BLOCKS.index(block)
+    after = ALL_BLOCKS[index + 1] if index + 1 < len(ALL_BLOCKS) else None
+    if after is not None and after.path == block.path and after.lang == "" and after.marker is None:
+        return after
+    return None
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
+def test_python_example_runs(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Python example runs as written and prints the output shown after it, if any.
+
+    A block runs in a fresh namespace unless marked ``<!-- continues -->``: then it runs in the
+    namespace the file's previous Python block left. An example whose shown output is an error
+    line (``module.Error: message``) must raise exactly that error.
+    """
+    _check_marker(block)
+    pytest.importorskip("matplotlib").use("Agg")
+    monkeypatch.chdir(tmp_path)
+    shown = _shown_output(block)
+    expects_error = shown is not None and re.match(r"^[\w.]+(Error|Exception): ", shown.text.strip().splitlines()[-1])
+    try:
+        _, printed = _run_python(block)
+    except Exception:
+        if not expects_error:
+            raise
+        printed = _NAMESPACES[block.id][1]
+    if shown is not None:
+        assert _normalise(printed) == _normalise(shown.text)
+
+
+TIMING = re.compile(r"\d+(\.\d+)?(?=\s*s\b)")
+
+
+def _normalise(text: str) -> list[str]:
+    """Output lines with timing figures masked: the last column of the epoch table and 'in N s'."""
+    out = []
+    for line in text.strip().splitlines():
+        line = TIMING.sub("<t>", line.rstrip())
+        if re.match(r"^\s*\d+(\s+\S+){3,}$", line):  # an epoch table row: its last column is seconds
+            line = re.sub(r"\S+$", "<t>", line)
+        out.append(line)
+    return out
+
+
+PAIRS = _command_examples()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("docs_commands")
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[b.id for b, _ in PAIRS])
+def test_command_output_matches(pair: tuple[Block, Block], workdir: Path) -> None:
+    """The chainrule commands shown print what the docs show (timings aside).
+
+    The commands of one file share a directory, so `evaluate` reads what `train` wrote before it.
+    """
+    tmp_path = workdir / pair[0].path.name
+    tmp_path.mkdir(exist_ok=True)
+    commands, shown = pair
+    _check_marker(commands)
+    printed = []
+    for line in _commands(commands):
+        assert line.startswith("chainrule "), f"{commands.id}: not a chainrule command: {line}"
+        argv = [sys.executable, "-m", "chainrule", *shlex.split(line)[1:]]
+        run = subprocess.run(
+            argv, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60
+        )
+        assert run.returncode == 0, f"{line}\n{run.stdout}"
+        printed.append(run.stdout)
+    assert _normalise("".join(printed)) == _normalise(shown.text)
+
+
+def test_examples_found() -> None:
+    """The extractor sees the examples (a broken parser would otherwise pass vacuously)."""
+    assert len(PYTHON_BLOCKS) >= 20
+    assert len(PAIRS) >= 2
+    assert not any(b.path.name == "README.md" and "chainrule.trace" in b.text for b in ALL_BLOCKS)
