@@ -97,12 +97,22 @@ DOCS = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md") if 
 ALL_BLOCKS = [b for p in DOCS for b in blocks(p)]
 
 
+def _transcript(block: Block) -> tuple[Block, Block]:
+    """A plain block that starts with ``$ chainrule ...`` lines: split into commands and output."""
+    lines = block.text.splitlines()
+    n = 0
+    while n < len(lines) and lines[n].startswith("$ "):
+        n += 1
+    commands = Block(block.path, block.line, "bash", "\n".join(ln[2:] for ln in lines[:n]) + "\n", block.marker)
+    return commands, Block(block.path, block.line + n, "", "\n".join(lines[n:]) + "\n", None)
+
+
 def _command_examples() -> list[tuple[Block, Block]]:
-    """(bash block of chainrule commands, plain block of their output) pairs."""
-    pairs = []
+    """(bash block of chainrule commands, plain block of their output) pairs, and transcripts."""
+    pairs = [_transcript(b) for b in ALL_BLOCKS if b.lang == "" and b.text.startswith("$ chainrule ")]
     for before, after in zip(ALL_BLOCKS, ALL_BLOCKS[1:], strict=False):
         if (
-            before.lang == "bash"
+            before.lang in ("bash", "sh")
             and after.lang == ""
             and after.path == before.path
             and any(c.startswith("chainrule ") for c in _commands(before))
@@ -135,6 +145,8 @@ def _env() -> dict[str, str]:
 
 PYTHON_BLOCKS = [b for b in ALL_BLOCKS if b.lang == "python"]
 _NAMESPACES: dict[str, tuple[dict, str]] = {}
+_PRINTED: dict[str, dict[int, str]] = {}
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
 def _previous_python(block: Block) -> Block:
@@ -151,6 +163,17 @@ def _run_python(block: Block) -> tuple[dict, str]:
     if block.marker is not None and block.marker[0] == "continues":
         namespace = dict(_run_python(_previous_python(block))[0])
     buffer = io.StringIO()
+    _PRINTED[block.id] = printed = {}
+
+    def recording_print(*args: object, **kwargs: object) -> None:
+        """print, remembering which line of the example printed what."""
+        line = sys._getframe(1).f_lineno
+        text = io.StringIO()
+        print(*args, **{**kwargs, "file": text})  # type: ignore[arg-type]
+        printed[line] = printed.get(line, "") + text.getvalue()
+        print(*args, **kwargs)  # type: ignore[arg-type]
+
+    namespace["print"] = recording_print
     code = compile(block.text, block.id, "exec")
     try:  # NumPy's default error handling, as a user has it, not the suite's strict one
         user_numerics = np.errstate(divide="warn", over="warn", invalid="warn", under="ignore")
@@ -195,6 +218,33 @@ def test_python_example_runs(block: Block, tmp_path: Path, monkeypatch: pytest.M
         printed = _NAMESPACES[block.id][1]
     if shown is not None:
         assert _normalise(printed) == _normalise(shown.text)
+    _check_print_comments(block)
+
+
+def _check_print_comments(block: Block) -> None:
+    """``print(...)  # 0.98`` promises what that line prints: each number of the comment must be
+    the printed number at that line, or that number rounded to the comment's decimals.
+
+    A comment with words the line does not print ("accuracy on the held-out 10%") describes
+    rather than shows the output, and is not checked.
+    """
+    for number, line in enumerate(block.text.splitlines(), 1):
+        code, _, comment = line.partition("  #")
+        if not code.strip().startswith("print(") or not NUMBER.search(comment):
+            continue
+        printed = _PRINTED[block.id].get(number)
+        assert printed is not None, f"{block.id}: line {number} printed nothing"
+        shown = comment.split("=")[-1]
+        if any(word not in printed for word in re.findall(r"[A-Za-z]{3,}", shown)):
+            continue
+        values = [float(v) for v in NUMBER.findall(printed)]
+        for promised in NUMBER.findall(shown):
+            decimals = len(promised.partition(".")[2]) if "e" not in promised else None
+            ok = any(
+                v == float(promised) or (decimals is not None and round(v, decimals) == float(promised))
+                for v in values
+            )
+            assert ok, f"{block.id}: line {number} promises {promised}, printed {printed.strip()!r}"
 
 
 TIMING = re.compile(r"\d+(\.\d+)?(?=\s*s\b)")
@@ -239,6 +289,40 @@ def test_command_output_matches(pair: tuple[Block, Block], workdir: Path) -> Non
         assert run.returncode == 0, f"{line}\n{run.stdout}"
         printed.append(run.stdout)
     assert _normalise("".join(printed)) == _normalise(shown.text)
+
+
+def _every_command_line() -> list[tuple[str, str]]:
+    """(where, command) for every ``chainrule ...`` line shown in a code block or indented."""
+    found = []
+    for path in DOCS:
+        in_block = False
+        joined: list[tuple[int, str]] = []
+        for number, line in _user_lines(path):  # join lines continued with a backslash
+            if joined and joined[-1][1].endswith("\\"):
+                joined[-1] = (joined[-1][0], joined[-1][1][:-1] + " " + line.strip())
+            else:
+                joined.append((number, line))
+        for number, line in joined:
+            in_block ^= line.startswith("```")
+            text = line.strip().removeprefix("$ ")
+            if (in_block or line.startswith("    ")) and text.startswith("chainrule "):
+                found.append((f"{path.relative_to(ROOT)}:{number}", text.split("  #")[0].strip()))
+    return found
+
+
+COMMAND_LINES = _every_command_line()
+
+
+@pytest.mark.parametrize("where, command", COMMAND_LINES, ids=[w for w, _ in COMMAND_LINES])
+def test_every_command_shown_parses(where: str, command: str) -> None:
+    """Every command line the docs show, run or not (real data, servers), has flags the CLI accepts."""
+    from chainrule.cli import build_parser
+
+    argv = [a for a in shlex.split(command)[1:] if a not in ("...", "&&")]
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as stop:
+        pytest.fail(f"{where}: {command!r} is refused by the parser (exit {stop.code})")
 
 
 def test_examples_found() -> None:
