@@ -325,6 +325,33 @@ def test_every_command_shown_parses(where: str, command: str) -> None:
         pytest.fail(f"{where}: {command!r} is refused by the parser (exit {stop.code})")
 
 
+def test_readme_opens_with_the_two_commands() -> None:
+    """README's first block is exactly the install-and-demo line and the line CI runs."""
+    first = ALL_BLOCKS[0]
+    assert first.path.name == "README.md" and first.lang == "bash"
+    assert first.text.splitlines() == [
+        "pip install -e . && chainrule demo",
+        'pip install -e ".[test]" && python -m ruff check src tests benchmarks && python -m pytest',
+    ]
+
+
+def test_readme_demo_figures_are_what_the_demo_prints(tmp_path: Path) -> None:
+    """The figures README's opening quotes from `chainrule demo` are in its output."""
+    opening = (ROOT / "README.md").read_text(encoding="utf-8").split("## Install")[0]
+    run = subprocess.run([sys.executable, "-m", "chainrule", "demo"], cwd=tmp_path, env=_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    quoted = re.findall(r"(E_total|w5\+|w1\+) = (\d\.\d+)", opening)
+    assert len(quoted) >= 3
+    for name, value in quoted:
+        assert value in run.stdout, f"README quotes {name} = {value}; the demo prints no such figure"
+    after = re.search(r"E_total = (\d\.\d+) after the step", opening)
+    assert after is not None and f"after the step: E_total = {after.group(1)}" in run.stdout
+    accuracy = re.search(r"reaching ([\d.]+)% on (\d+) test images", opening)
+    assert accuracy is not None
+    assert f"test accuracy {accuracy.group(1)}% " in run.stdout and f"of {accuracy.group(2)} images" in run.stdout
+
+
 def test_examples_found() -> None:
     """The extractor sees the examples (a broken parser would otherwise pass vacuously)."""
     assert len(PYTHON_BLOCKS) >= 20
