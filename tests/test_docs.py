@@ -352,6 +352,23 @@ def test_readme_demo_figures_are_what_the_demo_prints(tmp_path: Path) -> None:
     assert f"test accuracy {accuracy.group(1)}% " in run.stdout and f"of {accuracy.group(2)} images" in run.stdout
 
 
+def test_model_file_metadata_shown_is_what_save_writes(tmp_path: Path) -> None:
+    """docs/training.md's JSON header is the metadata `save` writes for the network it describes."""
+    import json
+
+    from safetensors import safe_open
+
+    import chainrule as cr
+
+    shown = [b for b in ALL_BLOCKS if b.lang == "json" and '"format": "chainrule"' in b.text]
+    assert len(shown) == 1
+    net = cr.MLP([784, 128, 10], activation="relu", dropout=0.2, seed=0, dtype="float32")
+    cr.save(net, tmp_path / "m.safetensors")
+    with safe_open(str(tmp_path / "m.safetensors"), "np") as handle:
+        written = json.loads(handle.metadata()["chainrule"])
+    assert written == json.loads(shown[0].text)
+
+
 def test_examples_found() -> None:
     """The extractor sees the examples (a broken parser would otherwise pass vacuously)."""
     assert len(PYTHON_BLOCKS) >= 20
