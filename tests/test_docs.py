@@ -369,6 +369,19 @@ def test_model_file_metadata_shown_is_what_save_writes(tmp_path: Path) -> None:
     assert written == json.loads(shown[0].text)
 
 
+def test_project_layout_lists_every_module() -> None:
+    """README's project layout names every public module and package of src/chainrule, and only those."""
+    layout = next(b for b in ALL_BLOCKS if b.path.name == "README.md" and b.text.startswith("src/chainrule/"))
+    listed = {m.group(1) for m in re.finditer(r"^  (\w+(?:\.py|/))\s", layout.text, re.MULTILINE)}
+    package = SRC / "chainrule"
+    present = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists() or p.name == "data")
+    }
+    assert listed == present
+
+
 def test_examples_found() -> None:
     """The extractor sees the examples (a broken parser would otherwise pass vacuously)."""
     assert len(PYTHON_BLOCKS) >= 20
