@@ -188,6 +188,25 @@ def _run_python(block: Block) -> tuple[dict, str]:
     return _NAMESPACES[block.id]
 
 
+# What an example's text uses -> the optional package it needs (the [test] extra has all but torch).
+OPTIONAL = [
+    (("to_torch", "from_torch", "import torch"), "torch"),
+    (("to_onnx", "skl2onnx"), "onnx"),
+    (("skl2onnx",), "skl2onnx"),
+    (("chainrule.plot", "draw_network"), "matplotlib"),
+    (("chainrule.sklearn", "sklearn."), "sklearn"),
+    (("mpi4py",), "mpi4py"),
+    (("dask",), "dask.distributed"),
+]
+
+
+def _chain_text(block: Block) -> str:
+    """The text of `block` and of the blocks it continues."""
+    if block.marker is not None and block.marker[0] == "continues":
+        return _chain_text(_previous_python(block)) + block.text
+    return block.text
+
+
 def _shown_output(block: Block) -> Block | None:
     """The plain fenced block right after `block` in the same file: the output the docs show."""
     index = ALL_BLOCKS.index(block)
@@ -206,7 +225,12 @@ def test_python_example_runs(block: Block, tmp_path: Path, monkeypatch: pytest.M
     line (``module.Error: message``) must raise exactly that error.
     """
     _check_marker(block)
-    pytest.importorskip("matplotlib").use("Agg")
+    for uses, module in OPTIONAL:
+        if any(u in _chain_text(block) for u in uses):
+            found = pytest.importorskip(module, reason=f"the example needs {module}, an optional dependency")
+            if module == "matplotlib":
+                found.use("Agg")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
     shown = _shown_output(block)
     expects_error = shown is not None and re.match(r"^[\w.]+(Error|Exception): ", shown.text.strip().splitlines()[-1])
