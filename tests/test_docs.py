@@ -1,16 +1,23 @@
 """Run the examples the user documentation shows, so the docs cannot drift from the code.
 
-Sources: README.md (all of it except its "For learners" section, which has its own tests) and
-docs/*.md except docs/learn.md. Two kinds of example are run:
+Sources: README.md (all of it except its "For learners" section, which is left out here) and
+docs/*.md except docs/learn.md. What is checked:
 
-* every fenced ``python`` block, executed in a fresh namespace in a temporary directory;
-* every ``bash`` block of ``chainrule ...`` commands that is followed by a plain fenced block of
-  printed output: the commands are run (``python -m chainrule``) and their output compared line
-  by line with the one shown, timing figures (seconds) masked on both sides.
+* every fenced ``python`` block runs, in a fresh namespace in a temporary directory, and prints
+  the plain fenced block shown right after it, if any (an error line ``module.Error: message``
+  there means the example must raise exactly that); ``print(...)  # 0.98`` promises the numbers
+  that line prints;
+* a ``bash`` block of ``chainrule ...`` commands followed by a plain block, and a plain block of
+  ``$ chainrule ...`` lines with output, are run (``python -m chainrule``) and the output compared
+  line by line, timing figures (seconds) masked on both sides;
+* every ``chainrule ...`` line shown anywhere parses with the command's own parser;
+* README's first block, its demo figures, its project layout and training.md's model-file header.
 
-A block preceded by ``<!-- skip: REASON -->`` is not run; the reason says why (real MNIST not
-present, a GPU, ...). Blocks needing real data under ``../shared/data`` say so with
-``<!-- needs: mnist -->`` and run when that directory holds the data.
+Markers, an HTML comment on the line before a block: ``<!-- skip: REASON -->`` (not run, the
+reason says why), ``<!-- needs: mnist -->`` (run when the real data is in
+``$CHAINRULE_TEST_DATA``, by default ../shared/data), ``<!-- continues -->`` (run in the namespace
+the file's previous Python block left). An example needing an optional package that is missing
+(PyTorch is not in the [test] extra) is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("CHAINRULE_TEST_DATA", ROOT.parent / "shared" / "data"))
 LEARNER_SECTION = "## For learners"
 
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -410,4 +417,9 @@ def test_examples_found() -> None:
     """The extractor sees the examples (a broken parser would otherwise pass vacuously)."""
     assert len(PYTHON_BLOCKS) >= 20
     assert len(PAIRS) >= 2
-    assert not any(b.path.name == "README.md" and "chainrule.trace" in b.text for b in ALL_BLOCKS)
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index(LEARNER_SECTION) + 1
+    end = next(n for n in range(start, len(lines)) if lines[n].startswith("## ")) + 1
+    readme = [b.line for b in ALL_BLOCKS if b.path.name == "README.md"]
+    assert any(n < start for n in readme) and any(n > end for n in readme)
+    assert not any(start < n < end for n in readme), "the learner section is left out"
