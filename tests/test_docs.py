@@ -383,6 +383,20 @@ def test_readme_demo_figures_are_what_the_demo_prints(tmp_path: Path) -> None:
     assert f"test accuracy {accuracy.group(1)}% " in run.stdout and f"of {accuracy.group(2)} images" in run.stdout
 
 
+def test_readme_lists_every_subcommand() -> None:
+    """README's sentence listing the subcommands names exactly those the command has."""
+    import argparse
+
+    from chainrule.cli import build_parser
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = re.search(r"has the subcommands (.*?);", text)
+    assert sentence is not None
+    listed = set(re.findall(r"`(\w+)`", sentence.group(1)))
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert listed == set(actions[0].choices)
+
+
 def test_model_file_metadata_shown_is_what_save_writes(tmp_path: Path) -> None:
     """docs/training.md's JSON header is the metadata `save` writes for the network it describes."""
     import json
