@@ -329,7 +329,7 @@ def _checked(formula: str, tree: Expr) -> Expr:
         sums += isinstance(node, SumOver)
         if sums > MAX_SUMS:
             raise _refuse(formula, f"more than {MAX_SUMS} sums nested in one another")
-        stack.extend((child, sums) for child in _children(node))
+        stack.extend((child, sums) for child in children(node))
     return tree
 
 
@@ -340,11 +340,12 @@ def count_nodes(e: Expr) -> int:
     while stack:
         node = stack.pop()
         count += 1
-        stack.extend(_children(node))
+        stack.extend(children(node))
     return count
 
 
-def _children(e: Expr) -> tuple[Expr, ...]:
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``e`` (a sum's terms, a product's factors, ...); () for a leaf."""
     if isinstance(e, Add):
         return tuple(t for _, t in e.terms)
     if isinstance(e, Mul):
@@ -370,7 +371,7 @@ def _is_constant(e: Expr) -> bool:
             return False
         if isinstance(node, Call) and node.func in ("theta", "f", "theta'", "f'"):
             return False
-        stack.extend(_children(node))
+        stack.extend(children(node))
     return True
 
 
@@ -446,9 +447,9 @@ def _refuse_constants(formula: str, tree: Expr) -> None:
             if np.isinf(value) or (np.isnan(value) and not _undefined(node)):
                 raise _refuse(formula, f"the constant {plain(node)} is beyond floating point (about 1.8e308)")
             if (isinstance(node, (Mul, Div, Pow, Call)) and (value == 0 or abs(value) < 1e-300)
-                    and all(constant_value(c) != 0 for c in _children(node))):
+                    and all(constant_value(c) != 0 for c in children(node))):
                 raise _refuse(formula, f"the constant {plain(node)} is below floating point (it underflows to 0)")
-        stack.extend(reversed(_children(node)))
+        stack.extend(reversed(children(node)))
 
 
 def _undefined(node: Expr) -> bool:
@@ -457,4 +458,4 @@ def _undefined(node: Expr) -> bool:
         return True
     if isinstance(node, Call) and node.func in ("log", "ln", "sqrt"):
         return True
-    return any(_undefined(c) for c in _children(node) if _is_constant(c)) or isinstance(node, Pow)
+    return any(_undefined(c) for c in children(node) if _is_constant(c)) or isinstance(node, Pow)

@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
-from chainrule.learn.formula import PRIMED, float_function, read_formula
+from chainrule.learn.formula import PRIMED, children, float_function, read_formula
 from chainrule.learn.naming import Entry, Names
 from chainrule.learn.space import Space
 
@@ -226,26 +226,8 @@ def _letters(e: Expr) -> set[str]:
         node = stack.pop()
         if isinstance(node, Sym):
             names.add(node.name)
-        stack.extend(_kids(node))
+        stack.extend(children(node))
     return names
-
-
-def _kids(e: Expr) -> tuple[Expr, ...]:
-    if isinstance(e, Add):
-        return tuple(t for _, t in e.terms)
-    if isinstance(e, Mul):
-        return e.factors
-    if isinstance(e, Div):
-        return (e.num, e.den)
-    if isinstance(e, Pow):
-        return (e.base, e.exponent)
-    if isinstance(e, (Neg,)):
-        return (e.arg,)
-    if isinstance(e, Call):
-        return e.args
-    if isinstance(e, SumOver):
-        return (e.body,)
-    return ()
 
 
 def _inner_indices(e: Expr) -> set[str]:
@@ -255,7 +237,7 @@ def _inner_indices(e: Expr) -> set[str]:
         node = stack.pop()
         if isinstance(node, SumOver):
             found.add(node.index)
-        stack.extend(_kids(node))
+        stack.extend(children(node))
     return found
 
 

@@ -47,7 +47,7 @@ from typing import Any
 
 from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
-from chainrule.learn.formula import MAX_DEPTH, _check_number, _children, tokenize
+from chainrule.learn.formula import MAX_DEPTH, _check_number, children, tokenize
 
 __all__ = ["MAX_LATEX_LENGTH", "read_latex"]
 
@@ -617,5 +617,5 @@ def read_latex(latex: str, is_partial: Callable[[str, str], bool] | None = None)
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             raise _refuse(latex, f"nested more than {MAX_DEPTH} levels deep (powers and signs)")
-        stack.extend((child, depth + 1) for child in _children(node))
+        stack.extend((child, depth + 1) for child in children(node))
     return result
