@@ -137,7 +137,7 @@ class Sequential(Module):
 
     Every ``Linear`` starts a new layer l = 1, 2, ...; the activation after it belongs to
     the same layer. Their results are tagged in the graph as that layer's ``net``
-    (the seeds' s^(l)) and ``out`` (x^(l)) so the learner tools can name every number.
+    (Learning From Data's s^(l)) and ``out`` (its x^(l)) so the learner tools can name every number.
 
     Parameter names are the positions: ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, ...
     """

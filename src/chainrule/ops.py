@@ -6,7 +6,7 @@ through the op: ``(J^T grad)`` with ``J = d out / d input``. Gradients come back
 the *broadcast* shape; :func:`unbroadcast` (the only place shapes are repaired)
 sums them down to each input's shape.
 
-Vocabulary, as in the seeds: ``net`` is a neuron's net input (the seeds' s_j),
+Vocabulary, as in Mazur's post: ``net`` is a neuron's net input (Learning From Data's s_j),
 ``out`` the op's result (x_j = f(s_j)), ``grad`` the incoming dE/d(out).
 
 Activations are single ops whose ``derivative(net, out)`` gives f'(net) as one
@@ -49,7 +49,7 @@ class Op:
         For elementwise activations only: ``derivative(net, out, **attrs)`` is
         f'(net), so that ``vjp = grad * f'(net)``.
     formula, derivative_formula : str
-        The math in the seeds' notation, for docs and the learner tools.
+        The math in Mazur's net/out notation, for docs and the learner tools.
     forward_into, derivative_into : callable or None
         For some activations: the same formulas written into a caller's buffer,
         ``forward_into(net, into, **attrs)`` and ``derivative_into(net, out, into, **attrs)``

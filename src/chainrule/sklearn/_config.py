@@ -18,7 +18,7 @@ sigmoid            binary cross-entropy (``log_loss``) ``binary_cross_entropy_wi
 exp (log link)     Poisson deviance                    ``poisson`` on net
 =================  ==================================  ======================================
 
-Every other allowed pair (sigmoid + squared error as in the seeds, tanh + mse, ...)
+Every other allowed pair (sigmoid + squared error as in Mazur's post, tanh + mse, ...)
 backpropagates through f'(net) as any network does.
 """
 
