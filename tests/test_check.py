@@ -1,4 +1,4 @@
-"""chainrule.learn.check: the textbooks' and learners' derivations judged right, the usual mistakes judged wrong with a hint."""
+"""chainrule.learn.check: textbook derivations judged right, the usual mistakes judged wrong with a hint."""
 
 from __future__ import annotations
 
