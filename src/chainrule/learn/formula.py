@@ -26,7 +26,7 @@ by :mod:`chainrule.learn.judge` against the network's names.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -334,14 +334,18 @@ def _checked(formula: str, tree: Expr) -> Expr:
 
 
 # ------------------------------------------------------------------ constants
-def count_nodes(e: Expr) -> int:
-    """Nodes of a tree (iteratively)."""
-    count, stack = 0, [e]
+def nodes(e: Expr) -> Iterator[Expr]:
+    """Every node of a tree, ``e`` first (iteratively: no recursion limit to meet)."""
+    stack = [e]
     while stack:
         node = stack.pop()
-        count += 1
+        yield node
         stack.extend(children(node))
-    return count
+
+
+def count_nodes(e: Expr) -> int:
+    """Nodes of a tree."""
+    return sum(1 for _ in nodes(e))
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -364,15 +368,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
 
 
 def _is_constant(e: Expr) -> bool:
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (Sym, Indicator, SumOver)):
-            return False
-        if isinstance(node, Call) and node.func in ("theta", "f", "theta'", "f'"):
-            return False
-        stack.extend(children(node))
-    return True
+    return not any(isinstance(node, (Sym, Indicator, SumOver))
+                   or isinstance(node, Call) and node.func in ("theta", "f", "theta'", "f'") for node in nodes(e))
 
 
 _FLOAT: dict[str, Callable[..., float]] = {

@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule.errors import FormulaError
 from chainrule.learn.expr import Add, Call, Div, Expr, Indicator, Mul, Neg, Num, Pow, SumOver, Sym
-from chainrule.learn.formula import PRIMED, children, float_function, read_formula
+from chainrule.learn.formula import PRIMED, float_function, nodes, read_formula
 from chainrule.learn.naming import Entry, Names
 from chainrule.learn.space import Space
 
@@ -220,25 +220,11 @@ def _substitute(name: str, env: Mapping[str, str]) -> str:
 
 
 def _letters(e: Expr) -> set[str]:
-    names: set[str] = set()
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Sym):
-            names.add(node.name)
-        stack.extend(children(node))
-    return names
+    return {node.name for node in nodes(e) if isinstance(node, Sym)}
 
 
 def _inner_indices(e: Expr) -> set[str]:
-    found: set[str] = set()
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, SumOver):
-            found.add(node.index)
-        stack.extend(children(node))
-    return found
+    return {node.index for node in nodes(e) if isinstance(node, SumOver)}
 
 
 _KRONECKER = re.compile(r"delta_\{?([a-z0-9]),?([a-z0-9])\}?")
